@@ -1,0 +1,25 @@
+#pragma once
+// Byte-level view of a JSON document's top-level object members, so the gateway can
+// read and edit a few fields (model, stream_options) while forwarding every other
+// byte of the client's body untouched. Input must already be valid JSON.
+
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+namespace switchyard::api {
+
+struct Member {
+  std::string_view key;    ///< raw key bytes between the quotes (escapes not decoded)
+  std::size_t value_begin;  ///< offset of the value's first byte
+  std::size_t value_end;    ///< offset one past the value's last byte
+};
+
+/// Lists the members of the top-level object of `json`. Returns false if the document
+/// is not an object. Precondition: `json` is valid JSON (e.g. nlohmann::json::accept).
+bool scan_top_level(std::string_view json, std::vector<Member>& out);
+
+/// Offset of the closing '}' of the top-level object (valid JSON object assumed).
+std::size_t top_level_close(std::string_view json);
+
+}  // namespace switchyard::api

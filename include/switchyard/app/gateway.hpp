@@ -1,0 +1,28 @@
+#pragma once
+// The gateway process: workers, listeners, signals, graceful drain. Asio-free header so
+// main() and tests can use it without the heavy includes.
+
+#include <memory>
+#include <string>
+
+#include "switchyard/config/config.hpp"
+
+namespace switchyard::app {
+
+class Gateway {
+ public:
+  explicit Gateway(std::shared_ptr<const config::Config> cfg);
+  ~Gateway();
+
+  /// Binds the listeners (throws std::runtime_error on failure), prints
+  /// "switchyard listening on HOST:PORT", serves until SIGTERM/SIGINT, drains
+  /// (stop accepting, /readyz 503, finish in-flight requests within drain_timeout_ms)
+  /// and returns the process exit code.
+  int run();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace switchyard::app

@@ -1,0 +1,135 @@
+#pragma once
+// Static configuration: the YAML file users write (see docs/configuration.md).
+// Loaded once at start-up on the main thread; workers read it through an immutable
+// std::shared_ptr<const Config> snapshot. No heavy headers here on purpose.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace switchyard::config {
+
+using Millis = std::chrono::milliseconds;
+
+struct TlsServer {
+  std::string cert;  ///< PEM certificate chain file
+  std::string key;   ///< PEM private key file
+};
+
+struct Server {
+  std::string listen = "127.0.0.1:8080";
+  std::string host = "127.0.0.1";  ///< parsed from listen ("[::]" -> "::")
+  std::uint16_t port = 8080;       ///< parsed from listen; 0 = ephemeral
+  int workers = 0;                 ///< 0 = one per CPU core (resolved by the loader to >= 1)
+  std::size_t max_body_bytes = 4194304;
+  std::size_t max_header_bytes = 16384;
+  Millis header_timeout{10000};
+  Millis idle_timeout{60000};
+  Millis drain_timeout{30000};
+  std::optional<TlsServer> tls;
+};
+
+enum class ProviderKind { openai, azure, anthropic, gemini };
+
+struct ProviderTls {
+  bool verify = true;
+  std::string ca_file;  ///< empty = system CA store
+};
+
+struct ProviderTimeouts {
+  Millis connect{3000};
+  Millis first_byte{30000};
+  Millis first_token{30000};
+  Millis idle{30000};
+  Millis total{600000};
+};
+
+/// base_url split into its parts; the adapter appends its own path to `path`.
+struct Url {
+  bool https = true;
+  std::string host;       ///< no brackets for IPv6 literals
+  std::uint16_t port = 443;
+  std::string path;       ///< without trailing '/', may be empty
+  std::string host_header() const;  ///< "host" or "host:port" when port is not the scheme default
+};
+
+struct Provider {
+  std::string name;
+  ProviderKind kind = ProviderKind::openai;
+  std::string base_url;
+  Url url;
+  std::string api_key;  ///< secret: never logged
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string api_version;  ///< azure only
+  int max_connections = 64;  ///< per worker
+  int max_queue = 0;         ///< waiters per worker before pool_overflow; 0 in the file = 4 x
+                             ///< max_connections (resolved by the loader, so >= 1 after load)
+  Millis pool_idle{60000};   ///< idle connections older than this are closed
+  ProviderTls tls;
+  ProviderTimeouts timeouts;
+};
+
+struct Price {
+  double input = 0;         ///< USD per million tokens
+  double output = 0;
+  double cached_input = -1;  ///< < 0: same as input
+};
+
+enum class Prefill { auto_, yes, no };
+
+struct Deployment {
+  std::string provider;       ///< Provider::name
+  std::size_t provider_index = 0;  ///< index into Config::providers (resolved by the loader)
+  std::string model;          ///< upstream model name
+  Price price;
+  double quality = 0.5;
+  double weight = 1;
+  int max_rpm = 0;
+  std::int64_t context_window = 0;  ///< 0 = unknown / unlimited
+  Prefill prefill = Prefill::auto_;
+};
+
+enum class Strategy { score, fallback, weighted };
+
+struct Model {
+  std::string name;
+  Strategy strategy = Strategy::score;
+  Millis hedge_after{0};
+  std::vector<Deployment> deployments;
+};
+
+struct Config {
+  Server server;
+  std::string admin_key;
+  std::vector<Provider> providers;
+  std::vector<Model> models;
+
+  const Model* find_model(std::string_view name) const;
+};
+
+/// Thrown by the loader; what() is "path: message", e.g.
+/// "models[2].deployments[0].price.input: expected a number".
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// Replaces ${NAME} and ${NAME:-default} from the environment. Throws ConfigError for an
+/// unset ${NAME} with no default (naming the variable and the line).
+std::string interpolate_env(const std::string& text);
+
+/// Parses and validates YAML text (after interpolation). Throws ConfigError.
+Config parse(const std::string& yaml_text);
+
+/// Reads the file, interpolates, parses. Throws ConfigError.
+Config load_file(const std::string& path);
+
+}  // namespace switchyard::config

@@ -1,0 +1,148 @@
+#include "switchyard/api/chat_request.hpp"
+
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "switchyard/api/json_scan.hpp"
+
+namespace switchyard::api {
+namespace {
+
+using nlohmann::json;
+
+bool fail(RequestError& err, Errc code, std::string message, std::string param = {}) {
+  err.code = code;
+  err.message = std::move(message);
+  err.param = std::move(param);
+  return false;
+}
+
+std::string_view value_of(std::string_view body, const Member& m) {
+  return body.substr(m.value_begin, m.value_end - m.value_begin);
+}
+
+}  // namespace
+
+bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& err) {
+  req.body = body;
+  if (!json::accept(body)) {
+    return fail(err, Errc::invalid_json,
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
+                "payload, but what was sent was not valid JSON.)");
+  }
+  std::vector<Member> members;
+  members.reserve(16);
+  if (!scan_top_level(body, members)) {
+    return fail(err, Errc::invalid_request, "The request body must be a JSON object.");
+  }
+  bool have_model = false, have_messages = false;
+  for (const Member& m : members) {
+    std::string_view v = value_of(body, m);
+    if (m.key == "model") {
+      if (v.empty() || v.front() != '"') {
+        return fail(err, Errc::invalid_request, "'model' must be a string.", "model");
+      }
+      req.model = json::parse(v).get<std::string>();
+      req.model_begin = m.value_begin;
+      req.model_end = m.value_end;
+      have_model = true;
+    } else if (m.key == "messages") {
+      if (v.front() != '[') {
+        return fail(err, Errc::invalid_request, "'messages' must be an array.", "messages");
+      }
+      std::size_t i = 1;
+      while (i < v.size() && (v[i] == ' ' || v[i] == '\n' || v[i] == '\r' || v[i] == '\t')) ++i;
+      if (i < v.size() && v[i] == ']') {
+        return fail(err, Errc::invalid_request, "[] is too short - 'messages'", "messages");
+      }
+      have_messages = true;
+    } else if (m.key == "stream") {
+      if (v == "true") {
+        req.stream = true;
+      } else if (v != "false" && v != "null") {
+        return fail(err, Errc::invalid_request, "'stream' must be a boolean.", "stream");
+      }
+    } else if (m.key == "stream_options") {
+      if (v == "null") continue;
+      if (v.front() != '{') {
+        return fail(err, Errc::invalid_request, "'stream_options' must be an object.",
+                    "stream_options");
+      }
+      req.so_begin = m.value_begin;
+      req.so_end = m.value_end;
+      json so = json::parse(v);
+      if (auto it = so.find("include_usage"); it != so.end() && it->is_boolean()) {
+        req.client_include_usage = it->get<bool>();
+      }
+    } else if (m.key == "max_tokens" || m.key == "max_completion_tokens") {
+      json n = json::parse(v);
+      if (n.is_number_integer() && n.get<std::int64_t>() > req.max_tokens) {
+        req.max_tokens = n.get<std::int64_t>();
+      }
+    } else if (m.key == "n") {
+      json n = json::parse(v);
+      if (n.is_number_integer() && n.get<std::int64_t>() > 0) req.n = n.get<std::size_t>();
+    } else if (m.key == "tools") {
+      req.has_tools = v != "null" && v != "[]";
+    }
+  }
+  if (!have_model) {
+    return fail(err, Errc::invalid_request, "you must provide a model parameter", "model");
+  }
+  if (!have_messages) {
+    return fail(err, Errc::invalid_request, "Missing required parameter: 'messages'.",
+                "messages");
+  }
+  if (req.so_begin != std::string_view::npos && !req.stream) {
+    // OpenAI rejects stream_options without stream; do the same rather than forward it.
+    return fail(err, Errc::invalid_request,
+                "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+                "stream_options");
+  }
+  req.prompt_tokens_estimate = static_cast<std::int64_t>(body.size() / 4 + 1);
+  return true;
+}
+
+std::string upstream_body(const ChatRequest& req, std::string_view upstream_model) {
+  std::string_view body = req.body;
+  std::string out;
+  out.reserve(body.size() + upstream_model.size() + 48);
+  std::string model_json = json(upstream_model).dump();
+
+  struct Edit {
+    std::size_t begin, end;
+    std::string text;
+  };
+  Edit edits[2];
+  int n = 0;
+  edits[n++] = {req.model_begin, req.model_end, std::move(model_json)};
+  bool append_so = false;
+  if (req.stream && !req.client_include_usage) {
+    if (req.so_begin != std::string_view::npos) {
+      nlohmann::ordered_json so =
+          nlohmann::ordered_json::parse(body.substr(req.so_begin, req.so_end - req.so_begin));
+      so["include_usage"] = true;
+      edits[n++] = {req.so_begin, req.so_end, so.dump()};
+    } else {
+      append_so = true;
+    }
+  }
+  if (n == 2 && edits[1].begin < edits[0].begin) std::swap(edits[0], edits[1]);
+  std::size_t at = 0;
+  for (int i = 0; i < n; ++i) {
+    out.append(body.substr(at, edits[i].begin - at));
+    out.append(edits[i].text);
+    at = edits[i].end;
+  }
+  if (append_so) {
+    std::size_t close = top_level_close(body);
+    out.append(body.substr(at, close - at));
+    out.append(",\"stream_options\":{\"include_usage\":true}");
+    at = close;
+  }
+  out.append(body.substr(at));
+  return out;
+}
+
+}  // namespace switchyard::api

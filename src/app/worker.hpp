@@ -1,0 +1,54 @@
+#pragma once
+// One worker = one thread, one io_context, one SO_REUSEPORT acceptor, its own upstream
+// pools. Nothing here is shared with other workers except the immutable config snapshot
+// and a few atomics the main thread reads while draining.
+
+#include <atomic>
+#include <memory>
+#include <random>
+#include <vector>
+
+#include "net/common.hpp"
+#include "switchyard/config/config.hpp"
+#include "upstream/pool.hpp"
+
+namespace switchyard::http {
+class Session;
+}
+
+namespace switchyard::app {
+
+struct Worker {
+  Worker(std::shared_ptr<const config::Config> cfg, int index);
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Binds the listener (SO_REUSEPORT so every worker accepts on the same port).
+  void listen(const tcp::endpoint& ep);
+  /// Starts accepting and the periodic pool maintenance; then run ioc on the worker thread.
+  void start();
+  /// Posted by the main thread: stop accepting, close idle keep-alive connections.
+  void begin_drain();
+
+  net::io_context ioc{1};
+  std::shared_ptr<const config::Config> cfg;
+  int index;
+  tcp::acceptor acceptor;
+  std::unique_ptr<ssl::context> server_tls;
+  std::vector<std::unique_ptr<upstream::Pool>> pools;  // by provider index
+  std::string models_json;  // GET /v1/models body, built once per snapshot
+  std::mt19937_64 rng;
+
+  std::atomic<bool> draining{false};
+  std::atomic<int> in_flight{0};  // requests being handled (read by the main thread)
+
+  // Intrusive list of live sessions, touched only on this worker's thread.
+  http::Session* sessions = nullptr;
+
+ private:
+  net::awaitable<void> accept_loop();
+  net::awaitable<void> maintenance_loop();
+  net::steady_timer maintenance_timer_{ioc};
+};
+
+}  // namespace switchyard::app

@@ -1,0 +1,284 @@
+#include <spdlog/spdlog.h>
+
+#include "app/worker.hpp"
+#include "http/session.hpp"
+#include "switchyard/api/errors.hpp"
+#include "upstream/proxy.hpp"
+
+namespace switchyard::http {
+namespace {
+
+constexpr std::size_t kFirstReadBytes = 8192;
+constexpr auto kLingerTime = std::chrono::milliseconds(1000);
+constexpr std::size_t kLingerBytes = 1 << 20;
+
+std::string_view path_of(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? target : target.substr(0, q);
+}
+
+bool valid_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Session::Session(AnyStream stream, app::Worker& worker, tcp::endpoint peer)
+    : stream_(std::move(stream)), worker_(worker), peer_(peer), read_timer_(worker.ioc) {
+  next = worker_.sessions;
+  if (next) next->prev = this;
+  worker_.sessions = this;
+}
+
+Session::~Session() {
+  if (prev) prev->next = next;
+  if (next) next->prev = prev;
+  if (worker_.sessions == this) worker_.sessions = next;
+}
+
+void Session::wake_if_idle() {
+  if (idle_) {
+    error_code ignored;
+    stream_.tcp().socket().cancel(ignored);
+  }
+}
+
+void Session::arm_read_timer(std::chrono::milliseconds after) {
+  // A timer instead of tcp_stream's own expiry, because that one closes the socket and
+  // we still want to answer 408 on it.
+  read_timed_out_ = false;
+  read_timer_.expires_after(after);
+  read_timer_.async_wait([self = shared_from_this(), gen = read_gen_](error_code ec) {
+    if (ec || gen != self->read_gen_) return;  // cancelled, or fired for an older read
+    self->read_timed_out_ = true;
+    error_code ignored;
+    self->stream_.tcp().socket().cancel(ignored);
+  });
+}
+
+void Session::assign_request_id(const Request& req) {
+  auto it = req.find("x-request-id");
+  if (it != req.end() && valid_request_id(it->value())) {
+    request_id_.assign(it->value());
+    return;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t a = worker_.rng(), b = worker_.rng();
+  request_id_.assign("req_");
+  for (int i = 0; i < 16; ++i) request_id_.push_back(kHex[(a >> (i * 4)) & 15]);
+  for (int i = 0; i < 16; ++i) request_id_.push_back(kHex[(b >> (i * 4)) & 15]);
+}
+
+net::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  const config::Server& sc = worker_.cfg->server;
+
+  if (auto* tls = stream_.tls()) {
+    stream_.tcp().expires_after(sc.header_timeout);
+    auto [ec] = co_await tls->async_handshake(ssl::stream_base::server, use_nothrow);
+    if (ec) co_return;  // scanners and plain-HTTP clients on the TLS port: nothing to say
+  }
+
+  for (;;) {
+    if (buffer_.size() == 0) {
+      // Keep-alive wait for the next request's first byte: idle_timeout, then close
+      // silently (tcp_stream's expiry closes the socket for us).
+      if (worker_.draining.load(std::memory_order_relaxed)) break;
+      idle_ = true;
+      stream_.tcp().expires_after(sc.idle_timeout);
+      auto [ec, n] = co_await stream_.visit([&](auto& s) {
+        return s.async_read_some(buffer_.prepare(kFirstReadBytes), use_nothrow);
+      });
+      idle_ = false;
+      if (ec) break;
+      buffer_.commit(n);
+    }
+    stream_.tcp().expires_never();
+
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(sc.max_header_bytes));
+    parser.body_limit(sc.max_body_bytes);
+    arm_read_timer(sc.header_timeout);
+    auto [hec, hn] = co_await stream_.visit(
+        [&](auto& s) { return bhttp::async_read_header(s, buffer_, parser, use_nothrow); });
+    error_code ec = hec;
+    if (!ec && !parser.is_done()) {
+      ++read_gen_;
+      read_timer_.cancel();
+      arm_read_timer(sc.idle_timeout);  // the body may take longer than the head
+      auto [bec, bn] = co_await stream_.visit(
+          [&](auto& s) { return bhttp::async_read(s, buffer_, parser, use_nothrow); });
+      ec = bec;
+    }
+    ++read_gen_;
+    read_timer_.cancel();
+    if (ec) {
+      if (read_timed_out_) {
+        co_await reject_and_close(408, "The client did not send the request in time.",
+                                  "request_timeout");
+      } else if (ec == bhttp::error::header_limit) {
+        co_await reject_and_close(431, "The request head is larger than the server accepts.",
+                                  "request_header_fields_too_large");
+      } else if (ec == bhttp::error::body_limit) {
+        co_await reject_and_close(413, "The request body is larger than the server accepts.",
+                                  "request_too_large");
+      } else if (ec != bhttp::error::end_of_stream && ec != net::error::eof &&
+                 ec != net::error::connection_reset && ec != net::error::operation_aborted &&
+                 ec != ssl::error::stream_truncated) {
+        co_await reject_and_close(400, "Malformed HTTP request.", "bad_request");
+      }
+      break;
+    }
+
+    Request req = parser.release();
+    keep_alive_ = req.keep_alive() && !worker_.draining.load(std::memory_order_relaxed);
+    assign_request_id(req);
+    worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    co_await dispatch(req);
+    worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (!keep_alive_) break;
+  }
+
+  // Graceful close: TLS close_notify if we can, then FIN.
+  if (auto* tls = stream_.tls()) {
+    stream_.tcp().expires_after(std::chrono::milliseconds(500));
+    co_await tls->async_shutdown(use_nothrow);
+  }
+  error_code ignored;
+  stream_.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.tcp().close();
+}
+
+net::awaitable<void> Session::lingering_close() {
+  // After an early error response (413, 431, 408) the client may still be sending; if we
+  // closed at once its TCP stack could turn our answer into a reset before it is read.
+  error_code ignored;
+  stream_.tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+  auto until = Clock::now() + kLingerTime;
+  std::size_t drained = 0;
+  char sink[16384];
+  while (drained < kLingerBytes && Clock::now() < until) {
+    stream_.tcp().expires_at(until);
+    auto [ec, n] = co_await stream_.tcp().async_read_some(net::buffer(sink), use_nothrow);
+    if (ec) break;
+    drained += n;
+  }
+}
+
+net::awaitable<void> Session::reject_and_close(int status, std::string_view message,
+                                               std::string_view code) {
+  keep_alive_ = false;
+  if (request_id_.empty()) assign_request_id(Request{});
+  co_await send_error(status, message, "invalid_request_error", code);
+  if (!stream_.is_tls()) co_await lingering_close();
+}
+
+net::awaitable<bool> Session::send(Response& res) {
+  res.set("x-switchyard-request-id", request_id_);
+  res.keep_alive(keep_alive_);
+  res.prepare_payload();
+  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  auto [ec, n] =
+      co_await stream_.visit([&](auto& s) { return bhttp::async_write(s, res, use_nothrow); });
+  if (ec) keep_alive_ = false;
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::send_error(int status, std::string_view message,
+                                         std::string_view type, std::string_view code,
+                                         std::string_view param) {
+  Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = api::error_json(message, type, code, param);
+  co_return co_await send(res);
+}
+
+net::awaitable<bool> Session::start_chunked(bhttp::response<bhttp::empty_body>& head) {
+  head.set("x-switchyard-request-id", request_id_);
+  head.keep_alive(keep_alive_);
+  head.chunked(true);
+  bhttp::response_serializer<bhttp::empty_body> sr(head);
+  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  auto [ec, n] = co_await stream_.visit(
+      [&](auto& s) { return bhttp::async_write_header(s, sr, use_nothrow); });
+  if (ec) keep_alive_ = false;
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::write_chunk(std::string_view data) {
+  if (data.empty()) co_return true;  // an empty chunk would end the body
+  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  auto [ec, n] = co_await stream_.visit([&](auto& s) {
+    return net::async_write(s, bhttp::make_chunk(net::buffer(data.data(), data.size())),
+                            use_nothrow);
+  });
+  if (ec) keep_alive_ = false;
+  co_return !ec;
+}
+
+net::awaitable<bool> Session::finish_chunked() {
+  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  auto [ec, n] = co_await stream_.visit(
+      [&](auto& s) { return net::async_write(s, bhttp::make_chunk_last(), use_nothrow); });
+  if (ec) keep_alive_ = false;
+  co_return !ec;
+}
+
+net::awaitable<void> Session::dispatch(Request& req) {
+  std::string_view path = path_of(req.target());
+  const auto method = req.method();
+  auto only = [&](bhttp::verb v, std::string_view allow) -> net::awaitable<bool> {
+    if (method == v) co_return true;
+    Response res{bhttp::status::method_not_allowed, 11};
+    res.set(bhttp::field::allow, allow);
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = api::error_json(
+        std::string("Method ") + std::string(req.method_string()) + " is not allowed on " +
+            std::string(path) + ".",
+        "invalid_request_error", "method_not_allowed");
+    co_await send(res);
+    co_return false;
+  };
+
+  if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    if (!co_await only(bhttp::verb::post, "POST")) co_return;
+    co_await upstream::handle_chat(*this, req);
+    co_return;
+  }
+  if (path == "/v1/models" || path == "/models") {
+    if (!co_await only(bhttp::verb::get, "GET")) co_return;
+    Response res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = worker_.models_json;
+    co_await send(res);
+    co_return;
+  }
+  if (path == "/healthz") {
+    if (!co_await only(bhttp::verb::get, "GET")) co_return;
+    Response res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = R"({"status":"ok"})";
+    co_await send(res);
+    co_return;
+  }
+  if (path == "/readyz") {
+    if (!co_await only(bhttp::verb::get, "GET")) co_return;
+    bool draining = worker_.draining.load(std::memory_order_relaxed);
+    Response res{draining ? bhttp::status::service_unavailable : bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = draining ? R"({"status":"draining"})" : R"({"status":"ready"})";
+    co_await send(res);
+    co_return;
+  }
+  co_await send_error(404, "Unknown request URL: " + std::string(req.method_string()) + " " +
+                               std::string(path) + ".",
+                      "invalid_request_error", "unknown_url");
+}
+
+}  // namespace switchyard::http

@@ -1,0 +1,69 @@
+#pragma once
+// One client connection: reads requests with size and time limits, dispatches them,
+// writes responses (whole or as a chunked event stream). Lives on one worker thread.
+
+#include <memory>
+#include <string>
+
+#include "net/common.hpp"
+
+namespace switchyard::app {
+struct Worker;
+}
+
+namespace switchyard::http {
+
+using Request = bhttp::request<bhttp::string_body>;
+using Response = bhttp::response<bhttp::string_body>;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(AnyStream stream, app::Worker& worker, tcp::endpoint peer);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  net::awaitable<void> run();
+
+  // --- for handlers (same thread) ---------------------------------------------------
+  app::Worker& worker() { return worker_; }
+  const std::string& request_id() const { return request_id_; }
+  const tcp::endpoint& peer() const { return peer_; }
+
+  /// Sends a whole response. Adds the request id header. Returns false if the client is gone.
+  net::awaitable<bool> send(Response& res);
+  /// Sends an OpenAI-shaped error.
+  net::awaitable<bool> send_error(int status, std::string_view message, std::string_view type,
+                                  std::string_view code = {}, std::string_view param = {});
+  /// Starts a chunked response (event streams). Returns false if the client is gone.
+  net::awaitable<bool> start_chunked(bhttp::response<bhttp::empty_body>& head);
+  net::awaitable<bool> write_chunk(std::string_view data);
+  net::awaitable<bool> finish_chunked();
+
+  /// Called on drain from the worker thread: wakes a session idling between requests.
+  void wake_if_idle();
+
+  Session* prev = nullptr;
+  Session* next = nullptr;
+
+ private:
+  net::awaitable<void> dispatch(Request& req);
+  net::awaitable<void> reject_and_close(int status, std::string_view message,
+                                        std::string_view code);
+  net::awaitable<void> lingering_close();
+  void arm_read_timer(std::chrono::milliseconds after);
+  void assign_request_id(const Request& req);
+
+  AnyStream stream_;
+  app::Worker& worker_;
+  tcp::endpoint peer_;
+  beast::flat_buffer buffer_;
+  net::steady_timer read_timer_;
+  std::uint64_t read_gen_ = 0;
+  bool read_timed_out_ = false;
+  bool idle_ = false;
+  bool keep_alive_ = true;
+  std::string request_id_;
+};
+
+}  // namespace switchyard::http

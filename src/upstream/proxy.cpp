@@ -1,0 +1,607 @@
+#include "upstream/proxy.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <ctime>
+#include <optional>
+
+#include "app/worker.hpp"
+#include "switchyard/api/chat_request.hpp"
+#include "switchyard/router/plan.hpp"
+#include "switchyard/sse/sse_parser.hpp"
+
+namespace switchyard::upstream {
+namespace {
+
+using api::Errc;
+using nlohmann::json;
+using ResponseParser = bhttp::response_parser<bhttp::buffer_body>;
+
+constexpr std::size_t kMaxUpstreamBody = 64u << 20;  // non-stream answers
+constexpr std::size_t kMaxErrorBody = 1u << 20;
+constexpr std::uint32_t kMaxUpstreamHead = 64u << 10;
+constexpr std::size_t kReadChunk = 16u << 10;
+constexpr auto kDrainAfterDone = std::chrono::milliseconds(1000);
+
+// How one attempt ended.
+struct Outcome {
+  enum class Kind {
+    done,            // a response went to the client (or the client left): stop
+    failover,        // nothing reached the client; try the next deployment
+    passthrough,     // the provider's own 4xx: relay it to the client, no retry
+    context_length,  // 400 context_length_exceeded: only a larger context window may help
+  };
+  Kind kind = Kind::done;
+  Errc err = Errc::ok;
+  int status = 0;
+  std::string detail;
+  std::optional<long> retry_after_s;
+  http::Response response;  // passthrough / context_length
+};
+
+Outcome failover(Errc e, std::string detail, int status = 0) {
+  Outcome o;
+  o.kind = Outcome::Kind::failover;
+  o.err = e;
+  o.detail = std::move(detail);
+  o.status = status;
+  return o;
+}
+
+// Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+std::optional<long> parse_retry_after(std::string_view v) {
+  if (v.empty()) return std::nullopt;
+  bool digits = true;
+  for (char c : v) digits = digits && c >= '0' && c <= '9';
+  if (digits) {
+    if (v.size() > 9) return 999999999L;
+    return std::stol(std::string(v));
+  }
+  std::tm tm{};
+  std::string s(v);
+  if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) return std::nullopt;
+  long delta = static_cast<long>(timegm(&tm) - std::time(nullptr));
+  return delta < 0 ? 0 : delta;
+}
+
+// Which deadline bounds the next read, so a timeout can be named precisely.
+struct Deadline {
+  Clock::time_point at;
+  Errc on_timeout;
+};
+
+Deadline pick(Deadline a, Deadline b) { return a.at <= b.at ? a : b; }
+
+Errc classify_io(const error_code& ec, Errc timeout_kind) {
+  if (ec == beast::error::timeout) return timeout_kind;
+  if (ec.category() == net::error::get_ssl_category() && ec != ssl::error::stream_truncated) {
+    return Errc::tls_failed;
+  }
+  return Errc::upstream_reset;
+}
+
+std::string describe_io(const error_code& ec, Errc e, std::chrono::milliseconds limit) {
+  if (api::is_timeout(e)) {
+    return std::string(api::name_of(e)) + " after " + std::to_string(limit.count()) + " ms";
+  }
+  if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+      ec == bhttp::error::partial_message || ec == ssl::error::stream_truncated) {
+    return "upstream closed the connection";
+  }
+  return "upstream connection failed: " + ec.message();
+}
+
+bool is_passthrough_header(std::string_view name) {
+  return beast::iequals(name, "x-request-id") || beast::iequals(name, "retry-after") ||
+         (name.size() > 12 && beast::iequals(name.substr(0, 12), "x-ratelimit-"));
+}
+
+class ChatCall {
+ public:
+  ChatCall(http::Session& session, http::Request& req)
+      : session_(session), worker_(session.worker()), cfg_(*worker_.cfg), req_(req) {}
+
+  net::awaitable<void> run();
+
+ private:
+  net::awaitable<Outcome> attempt(const config::Deployment& d);
+  net::awaitable<Outcome> relay_stream(const config::Deployment& d, Pool& pool,
+                                       std::unique_ptr<Connection> conn, ResponseParser& parser,
+                                       Clock::time_point head_at, Clock::time_point total_at);
+  net::awaitable<Errc> read_some(Connection& c, ResponseParser& p, char* buf, std::size_t cap,
+                                 std::size_t& n, Deadline dl, error_code& ec);
+  net::awaitable<Errc> read_all(Connection& c, ResponseParser& p, std::string& out,
+                                std::size_t limit, const config::ProviderTimeouts& t,
+                                Clock::time_point total_at, error_code& ec);
+  template <class Head>
+  void add_gateway_headers(Head& h, const config::Deployment& d, const ResponseParser& p);
+  net::awaitable<void> send_final_error();
+
+  http::Session& session_;
+  app::Worker& worker_;
+  const config::Config& cfg_;
+  http::Request& req_;
+  api::ChatRequest chat_;
+  int attempts_ = 0;
+  std::vector<Outcome> failures_;
+};
+
+template <class Head>
+void ChatCall::add_gateway_headers(Head& h, const config::Deployment& d,
+                                   const ResponseParser& p) {
+  for (const auto& f : p.get()) {
+    if (is_passthrough_header(f.name_string())) h.set(f.name_string(), f.value());
+  }
+  h.set("x-switchyard-deployment", d.provider + "/" + d.model);
+  h.set("x-switchyard-attempts", std::to_string(attempts_));
+}
+
+net::awaitable<void> ChatCall::run() {
+  api::RequestError err;
+  if (!api::parse_chat_request(req_.body(), chat_, err)) {
+    auto ce = api::client_error_for(err.code);
+    co_await session_.send_error(ce.status, err.message, ce.type, {}, err.param);
+    co_return;
+  }
+  const config::Model* model = cfg_.find_model(chat_.model);
+  if (!model) {
+    co_await session_.send_error(
+        404, "The model `" + chat_.model + "` does not exist or you do not have access to it.",
+        "invalid_request_error", "model_not_found", "model");
+    co_return;
+  }
+  router::Plan plan = router::make_plan(*model);
+  const config::Deployment* context_failed = nullptr;
+  std::optional<http::Response> context_error;
+  for (std::size_t idx : plan.deployments) {
+    const config::Deployment& d = model->deployments[idx];
+    if (context_failed && !router::fits_after_context_error(*context_failed, d)) continue;
+    ++attempts_;
+    Outcome o = co_await attempt(d);
+    switch (o.kind) {
+      case Outcome::Kind::done:
+        co_return;
+      case Outcome::Kind::passthrough:
+        o.response.set("x-switchyard-deployment", d.provider + "/" + d.model);
+        o.response.set("x-switchyard-attempts", std::to_string(attempts_));
+        co_await session_.send(o.response);
+        co_return;
+      case Outcome::Kind::context_length:
+        context_failed = &d;
+        context_error = std::move(o.response);
+        spdlog::debug("{} {}/{}: context_length_exceeded, trying a larger window",
+                      session_.request_id(), d.provider, d.model);
+        break;
+      case Outcome::Kind::failover:
+        spdlog::debug("{} {}/{} failed over: {}", session_.request_id(), d.provider, d.model,
+                      o.detail);
+        o.detail = d.provider + "/" + d.model + ": " + o.detail;
+        failures_.push_back(std::move(o));
+        break;
+    }
+  }
+  if (context_error && failures_.empty()) {
+    // No deployment with a larger window: the prompt is the client's problem; say so
+    // in the provider's own words.
+    context_error->set("x-switchyard-attempts", std::to_string(attempts_));
+    co_await session_.send(*context_error);
+    co_return;
+  }
+  co_await send_final_error();
+}
+
+net::awaitable<void> ChatCall::send_final_error() {
+  if (failures_.empty()) {
+    co_await session_.send_error(503, "No deployment can serve this request.", "server_error",
+                                 "no_route");
+    co_return;
+  }
+  bool all_429 = true, all_timeout = true, all_overflow = true;
+  std::optional<long> retry_after;
+  for (const Outcome& f : failures_) {
+    all_429 = all_429 && f.status == 429;
+    all_timeout = all_timeout && api::is_timeout(f.err);
+    all_overflow = all_overflow && f.err == Errc::pool_overflow;
+    if (f.retry_after_s && (!retry_after || *f.retry_after_s < *retry_after)) {
+      retry_after = f.retry_after_s;
+    }
+  }
+  const Outcome& last = failures_.back();
+  std::string msg = "All " + std::to_string(attempts_) + " upstream attempt" +
+                    (attempts_ == 1 ? "" : "s") + " failed; last: " + last.detail;
+  http::Response res;
+  res.version(11);
+  res.set(bhttp::field::content_type, "application/json");
+  res.set("x-switchyard-attempts", std::to_string(attempts_));
+  if (all_429) {
+    res.result(bhttp::status::too_many_requests);
+    res.set(bhttp::field::retry_after, std::to_string(retry_after.value_or(1)));
+    res.body() = api::error_json(msg, "rate_limit_exceeded", "rate_limit_exceeded");
+  } else if (all_overflow) {
+    res.result(bhttp::status::service_unavailable);
+    res.set(bhttp::field::retry_after, "1");
+    res.body() = api::error_json(msg, "server_error", "pool_overflow");
+  } else if (all_timeout) {
+    res.result(bhttp::status::gateway_timeout);
+    res.body() = api::error_json(msg, "upstream_error", api::name_of(last.err));
+  } else {
+    res.result(bhttp::status::bad_gateway);
+    res.body() = api::error_json(msg, "upstream_error", api::name_of(last.err));
+  }
+  co_await session_.send(res);
+}
+
+net::awaitable<Errc> ChatCall::read_some(Connection& c, ResponseParser& p, char* buf,
+                                         std::size_t cap, std::size_t& n, Deadline dl,
+                                         error_code& ec) {
+  p.get().body().data = buf;
+  p.get().body().size = cap;
+  c.stream.tcp().expires_at(dl.at);
+  auto [rec, _] = co_await c.stream.visit(
+      [&](auto& s) { return bhttp::async_read_some(s, c.buffer, p, use_nothrow); });
+  n = cap - p.get().body().size;
+  ec = rec;
+  if (ec == bhttp::error::need_buffer) ec = {};
+  if (!ec) co_return Errc::ok;
+  co_return classify_io(ec, dl.on_timeout);
+}
+
+net::awaitable<Errc> ChatCall::read_all(Connection& c, ResponseParser& p, std::string& out,
+                                        std::size_t limit, const config::ProviderTimeouts& t,
+                                        Clock::time_point total_at, error_code& ec) {
+  char buf[kReadChunk];
+  while (!p.is_done()) {
+    std::size_t n = 0;
+    Deadline dl = pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
+    Errc e = co_await read_some(c, p, buf, sizeof buf, n, dl, ec);
+    out.append(buf, n);
+    if (e != Errc::ok) co_return e;
+    if (out.size() > limit) co_return Errc::upstream_malformed;
+  }
+  co_return Errc::ok;
+}
+
+net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
+  const config::Provider& prov = cfg_.providers[d.provider_index];
+  const config::ProviderTimeouts& t = prov.timeouts;
+  Pool& pool = *worker_.pools[d.provider_index];
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point total_at = start + t.total;
+
+  bhttp::request<bhttp::string_body> up{bhttp::verb::post, prov.url.path + "/chat/completions",
+                                        11};
+  up.set(bhttp::field::host, prov.url.host_header());
+  up.set(bhttp::field::user_agent, "switchyard/" SWITCHYARD_VERSION);
+  up.set(bhttp::field::content_type, "application/json");
+  up.set(bhttp::field::accept, chat_.stream ? "text/event-stream" : "application/json");
+  if (!prov.api_key.empty()) up.set(bhttp::field::authorization, "Bearer " + prov.api_key);
+  for (const auto& [k, v] : prov.headers) up.set(k, v);
+  up.keep_alive(true);
+  up.body() = api::upstream_body(chat_, d.model);
+  up.prepare_payload();
+
+  std::unique_ptr<Connection> conn;
+  std::optional<ResponseParser> parser;
+  Clock::time_point head_at;
+  // A pooled connection the provider closed while it sat idle fails on first use; that
+  // is not the provider's fault, so try once more on a fresh connection.
+  for (int tries = 0;; ++tries) {
+    Acquired a = co_await pool.acquire(earliest(Clock::now() + t.connect, total_at));
+    if (a.error != Errc::ok) {
+      co_return failover(a.error, "no free connection to " + prov.name);
+    }
+    conn = std::move(a.conn);
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      Connected nc = co_await pool.connect(earliest(Clock::now() + t.connect, total_at));
+      if (nc.error != Errc::ok) {
+        pool.release(nullptr, false);
+        co_return failover(nc.error, nc.detail);
+      }
+      conn = std::move(nc.conn);
+    }
+    ++conn->requests;
+
+    Deadline head_dl = pick({Clock::now() + t.first_byte, Errc::first_byte_timeout},
+                            {total_at, Errc::total_timeout});
+    conn->stream.tcp().expires_at(head_dl.at);
+    auto [wec, wn] =
+        co_await conn->stream.visit([&](auto& s) { return bhttp::async_write(s, up, use_nothrow); });
+    error_code ec = wec;
+    if (!ec) {
+      parser.emplace();
+      parser->header_limit(kMaxUpstreamHead);
+      parser->body_limit(boost::none);  // bounded by our own limits while reading
+      auto [hec, hn] = co_await conn->stream.visit([&](auto& s) {
+        return bhttp::async_read_header(s, conn->buffer, *parser, use_nothrow);
+      });
+      ec = hec;
+    }
+    if (!ec) break;
+    pool.release(std::move(conn), false);
+    bool stale = ec == bhttp::error::end_of_stream || ec == net::error::eof ||
+                 ec == net::error::connection_reset || ec == net::error::broken_pipe;
+    if (reused && stale && tries == 0 && Clock::now() < total_at) continue;
+    Errc e = classify_io(ec, head_dl.on_timeout);
+    co_return failover(e, describe_io(ec, e, e == Errc::total_timeout ? t.total : t.first_byte));
+  }
+  head_at = Clock::now();
+
+  auto& head = parser->get();
+  const int status = head.result_int();
+  if (status >= 200 && status < 300) {
+    std::string_view ctype = head[bhttp::field::content_type];
+    if (chat_.stream && ctype.substr(0, 17) == "text/event-stream") {
+      co_return co_await relay_stream(d, pool, std::move(conn), *parser, head_at, total_at);
+    }
+    std::string body;
+    error_code ec;
+    Errc e = co_await read_all(*conn, *parser, body, kMaxUpstreamBody, t, total_at, ec);
+    if (e != Errc::ok) {
+      pool.release(std::move(conn), false);
+      if (e == Errc::upstream_malformed) co_return failover(e, "response body too large");
+      co_return failover(e, describe_io(ec, e, e == Errc::total_timeout ? t.total : t.idle));
+    }
+    const bool reusable = head.keep_alive();
+    pool.release(std::move(conn), reusable);
+    if (body.empty()) co_return failover(Errc::upstream_empty, "empty response body", status);
+    if (chat_.stream) {
+      co_return failover(Errc::upstream_malformed,
+                         "expected an event stream, got " + std::string(ctype), status);
+    }
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      co_return failover(Errc::upstream_malformed, "response body is not JSON", status);
+    }
+    http::Response res{static_cast<bhttp::status>(status), 11};
+    res.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
+    add_gateway_headers(res, d, *parser);
+    res.body() = std::move(body);
+    co_await session_.send(res);
+    co_return Outcome{};
+  }
+
+  // An error status: read its (bounded) body to decide.
+  std::string body;
+  error_code ec;
+  Errc e = co_await read_all(*conn, *parser, body, kMaxErrorBody, t, total_at, ec);
+  pool.release(std::move(conn), e == Errc::ok && head.keep_alive());
+  Outcome o;
+  o.status = status;
+  o.err = Errc::upstream_status;
+  if (auto ra = head.find(bhttp::field::retry_after); ra != head.end()) {
+    o.retry_after_s = parse_retry_after(ra->value());
+  }
+  json j = json::parse(body, nullptr, false);
+  std::string upstream_msg;
+  std::string code;
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const json& je = j["error"];
+    if (je.contains("message") && je["message"].is_string()) upstream_msg = je["message"];
+    if (je.contains("code") && je["code"].is_string()) code = je["code"];
+  }
+  o.detail = "upstream returned HTTP " + std::to_string(status) +
+             (upstream_msg.empty() ? "" : ": " + upstream_msg.substr(0, 300));
+  if (status == 429 || status == 408 || status >= 500) {
+    o.kind = Outcome::Kind::failover;
+    co_return o;
+  }
+  o.kind = code == "context_length_exceeded" ? Outcome::Kind::context_length
+                                             : Outcome::Kind::passthrough;
+  o.response = http::Response{static_cast<bhttp::status>(status), 11};
+  std::string_view ctype = head[bhttp::field::content_type];
+  o.response.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
+  for (const auto& f : head) {
+    if (is_passthrough_header(f.name_string())) o.response.set(f.name_string(), f.value());
+  }
+  if (e != Errc::ok || body.empty()) {
+    o.response.body() = api::error_json(o.detail, "upstream_error", "upstream_status");
+  } else {
+    o.response.body() = std::move(body);
+  }
+  co_return o;
+}
+
+// Facts about one SSE data payload that the relay acts on.
+struct EventFacts {
+  bool valid = false;
+  bool content = false;  // carries answer content (text, tool call, refusal) or a finish
+  bool finish = false;
+  bool usage_only = false;  // choices empty and usage present (the include_usage chunk)
+  bool error = false;
+  std::string error_message;
+};
+
+EventFacts inspect(std::string_view data) {
+  EventFacts f;
+  json j = json::parse(data, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return f;
+  f.valid = true;
+  if (auto it = j.find("error"); it != j.end() && !it->is_null()) {
+    f.error = true;
+    if (it->is_object() && it->contains("message") && (*it)["message"].is_string()) {
+      f.error_message = (*it)["message"];
+    }
+    return f;
+  }
+  auto choices = j.find("choices");
+  if (choices != j.end() && choices->is_array()) {
+    for (const json& c : *choices) {
+      if (!c.is_object()) continue;
+      if (auto fr = c.find("finish_reason"); fr != c.end() && !fr->is_null()) {
+        f.finish = true;
+        f.content = true;
+      }
+      auto delta = c.find("delta");
+      if (delta == c.end() || !delta->is_object()) continue;
+      for (const char* k : {"content", "refusal", "reasoning_content", "reasoning"}) {
+        if (auto v = delta->find(k); v != delta->end() && v->is_string() &&
+                                     !v->get_ref<const std::string&>().empty()) {
+          f.content = true;
+        }
+      }
+      if (auto v = delta->find("tool_calls"); v != delta->end() && v->is_array() && !v->empty()) {
+        f.content = true;
+      }
+      if (auto v = delta->find("function_call"); v != delta->end() && v->is_object()) {
+        f.content = true;
+      }
+    }
+    auto usage = j.find("usage");
+    f.usage_only = choices->empty() && usage != j.end() && usage->is_object();
+  }
+  return f;
+}
+
+std::string error_event(std::string_view message, std::string_view code) {
+  std::string ev = "data: ";
+  ev += api::error_json(message, "upstream_error", code);
+  ev += "\n\n";
+  return ev;
+}
+
+net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool& pool,
+                                               std::unique_ptr<Connection> conn,
+                                               ResponseParser& parser, Clock::time_point head_at,
+                                               Clock::time_point total_at) {
+  const config::ProviderTimeouts& t = cfg_.providers[d.provider_index].timeouts;
+  sse::Parser sse;
+  sse::Event ev;
+  std::string out;      // events ready for the client from this read
+  bool committed = false, done = false, finished = false;
+  bool upstream_error = false;
+  std::string upstream_error_msg;
+  std::size_t events = 0, skipped = 0;
+  char buf[kReadChunk];
+  error_code ec;
+  Errc e = Errc::ok;
+
+  while (!parser.is_done() && !done && !upstream_error) {
+    Deadline dl = pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
+    if (!committed) dl = pick(dl, {head_at + t.first_token, Errc::first_token_timeout});
+    std::size_t n = 0;
+    e = co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec);
+    if (n > 0) sse.feed(std::string_view(buf, n));
+    bool commit_now = false;
+    for (;;) {
+      auto st = sse.next(ev);
+      if (st == sse::Parser::Status::need_more) break;
+      if (st == sse::Parser::Status::too_large) {
+        e = Errc::upstream_malformed;
+        break;
+      }
+      if (ev.data == "[DONE]") {
+        done = true;
+        out += "data: [DONE]\n\n";
+        break;
+      }
+      EventFacts f = inspect(ev.data);
+      if (!f.valid) {
+        ++skipped;  // never relay a data event that is not JSON
+        continue;
+      }
+      if (f.error) {
+        upstream_error = true;
+        upstream_error_msg = f.error_message;
+        break;
+      }
+      ++events;
+      if (f.content) commit_now = true;
+      if (f.finish) finished = true;
+      if (f.usage_only && !chat_.client_include_usage) continue;  // we asked, they did not
+      if (!ev.event.empty()) {
+        out += "event: ";
+        out += ev.event;
+        out += '\n';
+      }
+      out += "data: ";
+      out += ev.data;
+      out += "\n\n";
+    }
+    if (e != Errc::ok) break;
+    if (!committed && commit_now) {
+      // Commit point: from here on the client sees this deployment's answer.
+      bhttp::response<bhttp::empty_body> h{bhttp::status::ok, 11};
+      h.set(bhttp::field::content_type, "text/event-stream");
+      h.set(bhttp::field::cache_control, "no-cache");
+      add_gateway_headers(h, d, parser);
+      if (!co_await session_.start_chunked(h)) {
+        pool.release(std::move(conn), false);
+        co_return Outcome{};
+      }
+      committed = true;
+    }
+    if (committed && !out.empty()) {
+      if (!co_await session_.write_chunk(out)) {
+        // The client went away: closing the upstream connection stops the generation.
+        pool.release(std::move(conn), false);
+        co_return Outcome{};
+      }
+      out.clear();
+    }
+  }
+
+  if (!committed) {
+    pool.release(std::move(conn), false);
+    if (upstream_error) {
+      co_return failover(Errc::upstream_error_event,
+                         "upstream sent an error event: " + upstream_error_msg.substr(0, 300),
+                         200);
+    }
+    if (e != Errc::ok) {
+      co_return failover(e, describe_io(ec, e,
+                                        e == Errc::first_token_timeout ? t.first_token : t.idle));
+    }
+    co_return failover(skipped ? Errc::upstream_malformed : Errc::upstream_empty,
+                       skipped ? "stream carried no valid JSON event"
+                               : "stream ended before any content",
+                       200);
+  }
+
+  // Past the commit point: finish honestly.
+  bool reusable = false;
+  if (done) {
+    reusable = true;
+  } else if (upstream_error) {
+    out += error_event("upstream error mid-stream: " + upstream_error_msg.substr(0, 300),
+                       "upstream_error_event");
+  } else if (finished && (e == Errc::ok || e == Errc::idle_timeout || e == Errc::upstream_reset)) {
+    // The answer is complete (finish_reason seen); only the terminator is missing.
+    out += "data: [DONE]\n\n";
+    done = true;
+    reusable = e == Errc::ok;
+  } else if (e != Errc::ok) {
+    out += error_event("The upstream stream broke before the answer finished (" +
+                           describe_io(ec, e, e == Errc::total_timeout ? t.total : t.idle) +
+                           "); the answer is incomplete.",
+                       api::name_of(e));
+  } else {
+    out += error_event(
+        "The upstream ended the stream before the answer finished; the answer is incomplete.",
+        "stream_interrupted");
+  }
+  bool client_ok = co_await session_.write_chunk(out);
+  if (client_ok) client_ok = co_await session_.finish_chunked();
+  if (reusable && client_ok && !parser.is_done()) {
+    // Let the upstream finish its body (usually just the final chunk) so the connection
+    // can go back to the pool; the client already has its whole answer.
+    Deadline dl{earliest(Clock::now() + kDrainAfterDone, total_at), Errc::idle_timeout};
+    while (!parser.is_done()) {
+      std::size_t n = 0;
+      if (co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec) != Errc::ok) break;
+    }
+  }
+  reusable = reusable && parser.is_done() && parser.get().keep_alive();
+  pool.release(std::move(conn), reusable);
+  (void)events;
+  co_return Outcome{};
+}
+
+}  // namespace
+
+net::awaitable<void> handle_chat(http::Session& session, http::Request& req) {
+  ChatCall call(session, req);
+  co_await call.run();
+}
+
+}  // namespace switchyard::upstream

@@ -1,0 +1,102 @@
+#pragma once
+// Chat Completions semantics of the mock: what it reads from a request body and the exact
+// JSON / SSE bytes it answers with. Pure functions, no I/O, callable from any thread.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace switchyard::mock {
+
+inline constexpr std::string_view kModelsJson =
+    R"({"object":"list","data":[{"id":"mock-model","object":"model","created":0,"owned_by":"switchyard-mock"}]})";
+inline constexpr std::string_view kToolArguments = R"({"city":"Paris"})";
+inline constexpr std::string_view kToolCallId = "call_mock_1";
+inline constexpr std::string_view kInvalidJsonBody = R"({"id": broken)";
+inline constexpr std::string_view kInvalidJsonEvent = "{broken json";
+inline constexpr std::string_view kStreamErrorEvent =
+    R"({"error":{"message":"mock stream error","type":"server_error","param":null,"code":null}})";
+/// Stream events that carry a tool call: the call head, then the arguments in 3 parts.
+inline constexpr std::size_t kToolCallEvents = 4;
+inline constexpr std::uint64_t kToolCallCompletionTokens = 10;
+
+/// What the mock needs from a Chat Completions request body.
+struct ChatRequest {
+  std::string model = "mock-model";  ///< the part of "model" before the first '?'
+  std::string directives;            ///< the part of "model" after the first '?'
+  bool stream = false;               ///< "stream": true
+  bool include_usage = false;        ///< "stream_options": {"include_usage": true}
+  bool wants_tool = false;  ///< has tools, last message is not a tool result, tool_choice != none
+  std::string tool_name = "mock_tool";  ///< tool_choice's function, else the first tool's
+  /// Why the body is not a valid request (empty when valid), as an OpenAI error.
+  std::string invalid_message;
+  std::string invalid_param;
+  std::string invalid_code;
+
+  bool valid() const { return invalid_message.empty(); }
+};
+
+/// Never throws on bad input: a body that is not a JSON object with a non-empty
+/// "messages" array comes back with invalid_message set.
+ChatRequest inspect_chat_request(std::string_view body);
+
+/// The identity and size of one answer; everything its bytes depend on.
+struct Answer {
+  std::uint64_t seq = 0;     ///< gives chatcmpl-mock-<seq>
+  std::int64_t created = 0;  ///< unix seconds
+  std::string_view model;
+  bool tool_call = false;
+  std::string_view tool_name;
+  std::uint32_t tokens = 0;
+  std::uint64_t prompt_tokens = 0;
+  bool include_usage = false;  ///< stream only
+
+  std::uint64_t completion_tokens() const {
+    return tool_call ? kToolCallCompletionTokens : tokens;
+  }
+};
+
+/// The non-stream `chat.completion` object.
+void append_completion(std::string& out, const Answer& a);
+
+/// The `chat.completion.chunk` objects of one stream (JSON only, without SSE framing).
+/// Builds the shared envelope once so each chunk is a few appends.
+class ChunkWriter {
+ public:
+  explicit ChunkWriter(const Answer& a);
+
+  /// Content events between the role chunk and the finish chunk: one per token, or
+  /// kToolCallEvents for a tool call.
+  std::size_t content_events() const;
+
+  void role(std::string& out) const;
+  void content(std::string& out, std::size_t i) const;  ///< i < content_events()
+  void finish(std::string& out) const;
+  void usage(std::string& out) const;
+
+ private:
+  void open(std::string& out) const;
+  void close(std::string& out) const;
+
+  const Answer& a_;
+  std::string envelope_;  ///< `{"id":…,"choices":[`
+};
+
+/// {"error":{"message":…,"type":…,"param":…,"code":…}}; a missing code/param is null.
+std::string error_json(std::string_view message, std::string_view type,
+                       std::optional<std::string_view> code = std::nullopt,
+                       std::optional<std::string_view> param = std::nullopt);
+
+/// OpenAI's usual type and code for an HTTP error status.
+struct ErrorShape {
+  std::string_view type;
+  std::optional<std::string_view> code;
+};
+ErrorShape default_error_shape(unsigned status);
+
+/// JSON string literal (with quotes) for `s`; escapes quotes, backslashes and controls.
+void append_json_string(std::string& out, std::string_view s);
+void append_uint(std::string& out, std::uint64_t v);
+
+}  // namespace switchyard::mock

@@ -1,0 +1,48 @@
+#pragma once
+// Behaviour directives of the mock provider: what a test asks one request to do
+// (latency, errors, resets, stream shape). Pure parsing, no I/O; see docs/mock-provider.md.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace switchyard::mock {
+
+/// Longest wait any directive may ask for; also how long stall/hang hold a connection.
+inline constexpr std::uint32_t kMaxWaitMs = 10 * 60 * 1000;
+
+/// Per-request behaviour. Defaults give a plain, immediate, successful answer.
+struct Directives {
+  std::uint32_t latency_ms = 0;      ///< before the response head, for every response
+  std::uint32_t tokens = 8;          ///< content tokens of the answer
+  std::uint32_t chunk_delay_ms = 0;  ///< stream: between successive writes
+  std::optional<std::uint32_t> first_token_ms;  ///< stream: role chunk → first content chunk
+  unsigned status = 0;                          ///< 0 = success path, else 400..599
+  std::optional<std::string> error_code;  ///< overrides the error `code`; "" means null
+  std::optional<std::string> error_type;  ///< overrides the error `type`
+  std::optional<std::string> retry_after;  ///< adds a Retry-After header
+  bool reset_before_head = false;
+  std::optional<std::uint32_t> reset_after;
+  std::optional<std::uint32_t> stall_after;
+  bool hang = false;
+  bool invalid_json = false;
+  bool empty_body = false;
+  bool no_done = false;
+  std::optional<std::uint32_t> error_event_after;
+  bool crlf = false;
+  bool comments = false;
+  bool chunked = false;
+  bool close = false;
+  std::uint32_t events_per_write = 1;
+  bool tool_call = false;
+};
+
+/// Applies `key=value&key=value` (query-string syntax: `+` is a space, `%XX` is decoded,
+/// a bare `key` means `key=1`) on top of `d`, left to right, later keys winning.
+/// Returns an OpenAI-style message naming the first unknown directive or bad value, or
+/// nothing on success. `source` names where the text came from, for that message.
+std::optional<std::string> apply_directives(std::string_view query, std::string_view source,
+                                            Directives& d);
+
+}  // namespace switchyard::mock

@@ -1,4 +1,7 @@
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include "app/worker.hpp"
 #include "http/session.hpp"
@@ -44,6 +47,41 @@ Session::~Session() {
 
 void Session::wake_if_idle() {
   if (idle_) {
+    error_code ignored;
+    stream_.tcp().socket().cancel(ignored);
+  }
+}
+
+void Session::watch_client(std::function<void()> on_gone) {
+  unwatch();
+  client_gone_ = false;
+  auto w = std::make_shared<Watch>();
+  w->on_gone = std::move(on_gone);
+  watch_ = w;
+  stream_.tcp().socket().async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), w](error_code ec) {
+        if (ec || !w->active) return;
+        w->active = false;
+        char b;
+        ssize_t n = ::recv(self->stream_.tcp().socket().native_handle(), &b, 1,
+                           MSG_PEEK | MSG_DONTWAIT);
+        // 0: orderly close; <0 (not EAGAIN): reset. >0 means the client sent more bytes
+        // (a pipelined request, TLS records): nothing to conclude, so stop watching.
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+          self->client_gone_ = true;
+          self->keep_alive_ = false;
+          if (w->on_gone) w->on_gone();
+        }
+      });
+}
+
+void Session::unwatch() {
+  if (!watch_) return;
+  bool was_active = watch_->active;
+  watch_->active = false;
+  watch_->on_gone = nullptr;
+  watch_.reset();
+  if (was_active) {
     error_code ignored;
     stream_.tcp().socket().cancel(ignored);
   }
@@ -141,7 +179,9 @@ net::awaitable<void> Session::run() {
     assign_request_id(req);
     worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
     co_await dispatch(req);
+    unwatch();
     worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    if (client_gone_) break;
     if (!keep_alive_) break;
   }
 
@@ -180,6 +220,7 @@ net::awaitable<void> Session::reject_and_close(int status, std::string_view mess
 }
 
 net::awaitable<bool> Session::send(Response& res) {
+  unwatch();
   res.set("x-switchyard-request-id", request_id_);
   res.keep_alive(keep_alive_);
   res.prepare_payload();
@@ -200,6 +241,7 @@ net::awaitable<bool> Session::send_error(int status, std::string_view message,
 }
 
 net::awaitable<bool> Session::start_chunked(bhttp::response<bhttp::empty_body>& head) {
+  unwatch();
   head.set("x-switchyard-request-id", request_id_);
   head.keep_alive(keep_alive_);
   head.chunked(true);

@@ -2,6 +2,7 @@
 // One client connection: reads requests with size and time limits, dispatches them,
 // writes responses (whole or as a chunked event stream). Lives on one worker thread.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,14 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<bool> write_chunk(std::string_view data);
   net::awaitable<bool> finish_chunked();
 
+  /// Watches the idle client socket while a request waits on its upstream: if the client
+  /// closes, `on_gone` runs (on this thread) so the upstream attempt can be cancelled
+  /// instead of generating tokens nobody reads. The watch ends by itself at the first
+  /// send()/start_chunked(), or with unwatch().
+  void watch_client(std::function<void()> on_gone);
+  void unwatch();
+  bool client_gone() const { return client_gone_; }
+
   /// Called on drain from the worker thread: wakes a session idling between requests.
   void wake_if_idle();
 
@@ -64,6 +73,12 @@ class Session : public std::enable_shared_from_this<Session> {
   bool idle_ = false;
   bool keep_alive_ = true;
   std::string request_id_;
+  struct Watch {
+    bool active = true;
+    std::function<void()> on_gone;
+  };
+  std::shared_ptr<Watch> watch_;
+  bool client_gone_ = false;
 };
 
 }  // namespace switchyard::http

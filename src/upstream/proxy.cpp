@@ -116,6 +116,10 @@ class ChatCall {
   template <class Head>
   void add_gateway_headers(Head& h, const config::Deployment& d, const ResponseParser& p);
   net::awaitable<void> send_final_error();
+  void give_back(Pool& pool, std::unique_ptr<Connection> c, bool reusable) {
+    current_ = nullptr;
+    pool.release(std::move(c), reusable);
+  }
 
   http::Session& session_;
   app::Worker& worker_;
@@ -124,7 +128,10 @@ class ChatCall {
   api::ChatRequest chat_;
   int attempts_ = 0;
   std::vector<Outcome> failures_;
+  Connection* current_ = nullptr;  // the upstream connection in use, for cancellation
 };
+
+Outcome client_gone_outcome() { return Outcome{}; }
 
 template <class Head>
 void ChatCall::add_gateway_headers(Head& h, const config::Deployment& d,
@@ -140,7 +147,8 @@ net::awaitable<void> ChatCall::run() {
   api::RequestError err;
   if (!api::parse_chat_request(req_.body(), chat_, err)) {
     auto ce = api::client_error_for(err.code);
-    co_await session_.send_error(ce.status, err.message, ce.type, {}, err.param);
+    std::string_view code = err.code == Errc::invalid_json ? ce.code : std::string_view{};
+    co_await session_.send_error(ce.status, err.message, ce.type, code, err.param);
     co_return;
   }
   const config::Model* model = cfg_.find_model(chat_.model);
@@ -150,6 +158,13 @@ net::awaitable<void> ChatCall::run() {
         "invalid_request_error", "model_not_found", "model");
     co_return;
   }
+  // If the client leaves while we wait on a provider, stop that provider's work at once.
+  session_.watch_client([this] {
+    if (current_) {
+      error_code ignored;
+      current_->stream.tcp().socket().cancel(ignored);
+    }
+  });
   router::Plan plan = router::make_plan(*model);
   const config::Deployment* context_failed = nullptr;
   std::optional<http::Response> context_error;
@@ -158,6 +173,11 @@ net::awaitable<void> ChatCall::run() {
     if (context_failed && !router::fits_after_context_error(*context_failed, d)) continue;
     ++attempts_;
     Outcome o = co_await attempt(d);
+    current_ = nullptr;
+    if (session_.client_gone()) {
+      spdlog::debug("{} client went away during attempt {}", session_.request_id(), attempts_);
+      co_return;
+    }
     switch (o.kind) {
       case Outcome::Kind::done:
         co_return;
@@ -295,11 +315,16 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
     if (!conn) {
       Connected nc = co_await pool.connect(earliest(Clock::now() + t.connect, total_at));
       if (nc.error != Errc::ok) {
-        pool.release(nullptr, false);
+        give_back(pool, nullptr, false);
         co_return failover(nc.error, nc.detail);
       }
       conn = std::move(nc.conn);
     }
+    if (session_.client_gone()) {
+      give_back(pool, std::move(conn), false);
+      co_return client_gone_outcome();
+    }
+    current_ = conn.get();
     ++conn->requests;
 
     Deadline head_dl = pick({Clock::now() + t.first_byte, Errc::first_byte_timeout},
@@ -318,7 +343,7 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
       ec = hec;
     }
     if (!ec) break;
-    pool.release(std::move(conn), false);
+    give_back(pool, std::move(conn), false);
     bool stale = ec == bhttp::error::end_of_stream || ec == net::error::eof ||
                  ec == net::error::connection_reset || ec == net::error::broken_pipe;
     if (reused && stale && tries == 0 && Clock::now() < total_at) continue;
@@ -338,20 +363,21 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
     error_code ec;
     Errc e = co_await read_all(*conn, *parser, body, kMaxUpstreamBody, t, total_at, ec);
     if (e != Errc::ok) {
-      pool.release(std::move(conn), false);
+      give_back(pool, std::move(conn), false);
       if (e == Errc::upstream_malformed) co_return failover(e, "response body too large");
       co_return failover(e, describe_io(ec, e, e == Errc::total_timeout ? t.total : t.idle));
     }
     const bool reusable = head.keep_alive();
-    pool.release(std::move(conn), reusable);
+    give_back(pool, std::move(conn), reusable);
     if (body.empty()) co_return failover(Errc::upstream_empty, "empty response body", status);
     if (chat_.stream) {
       co_return failover(Errc::upstream_malformed,
                          "expected an event stream, got " + std::string(ctype), status);
     }
-    json j = json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      co_return failover(Errc::upstream_malformed, "response body is not JSON", status);
+    // Validate without building a DOM: the bytes are relayed as received.
+    std::size_t first = body.find_first_not_of(" \t\r\n");
+    if (first == std::string::npos || body[first] != '{' || !json::accept(body)) {
+      co_return failover(Errc::upstream_malformed, "response body is not a JSON object", status);
     }
     http::Response res{static_cast<bhttp::status>(status), 11};
     res.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
@@ -365,7 +391,7 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
   std::string body;
   error_code ec;
   Errc e = co_await read_all(*conn, *parser, body, kMaxErrorBody, t, total_at, ec);
-  pool.release(std::move(conn), e == Errc::ok && head.keep_alive());
+  give_back(pool, std::move(conn), e == Errc::ok && head.keep_alive());
   Outcome o;
   o.status = status;
   o.err = Errc::upstream_status;
@@ -526,7 +552,7 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
       h.set(bhttp::field::cache_control, "no-cache");
       add_gateway_headers(h, d, parser);
       if (!co_await session_.start_chunked(h)) {
-        pool.release(std::move(conn), false);
+        give_back(pool, std::move(conn), false);
         co_return Outcome{};
       }
       committed = true;
@@ -534,7 +560,7 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
     if (committed && !out.empty()) {
       if (!co_await session_.write_chunk(out)) {
         // The client went away: closing the upstream connection stops the generation.
-        pool.release(std::move(conn), false);
+        give_back(pool, std::move(conn), false);
         co_return Outcome{};
       }
       out.clear();
@@ -542,7 +568,7 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
   }
 
   if (!committed) {
-    pool.release(std::move(conn), false);
+    give_back(pool, std::move(conn), false);
     if (upstream_error) {
       co_return failover(Errc::upstream_error_event,
                          "upstream sent an error event: " + upstream_error_msg.substr(0, 300),
@@ -592,7 +618,7 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
     }
   }
   reusable = reusable && parser.is_done() && parser.get().keep_alive();
-  pool.release(std::move(conn), reusable);
+  give_back(pool, std::move(conn), reusable);
   (void)events;
   co_return Outcome{};
 }

@@ -11,7 +11,7 @@ before(async () => {
   gw = await startGateway(config({
     server: { workers: 1, max_body_bytes: 2048, max_header_bytes: 1024, header_timeout_ms: 500, idle_timeout_ms: 1500, drain_timeout_ms: 8000 },
     providers: [{ name: 'mock', url: mock.url, max_connections: 1, max_queue: 1 }],
-    models: { m: ['a?tokens=3'], slow: ['b?tokens=200&chunk_delay_ms=20'], held: ['c?latency_ms=800&tokens=2'] },
+    models: { m: ['a?tokens=3'], hang: ['h?hang=1'], slow: ['b?tokens=200&chunk_delay_ms=20'], held: ['c?latency_ms=800&tokens=2'] },
   }));
 });
 
@@ -83,6 +83,31 @@ describe('client disconnect', () => {
     // The pool slot is free again: a new request on the one-connection pool succeeds.
     const again = await post(gw, chatBody('m'));
     assert.equal(again.status, 200);
+    await again.text();
+  });
+});
+
+describe('client gone before the answer starts', () => {
+  test('a client that leaves while the provider is still silent cancels the upstream attempt', async () => {
+    await mock.reset();
+    const ac = new AbortController();
+    const pending = fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: chatBody('hang', { stream: true }), signal: ac.signal,
+    }).catch((e) => e);
+    await sleep(300);
+    ac.abort();
+    await pending;
+    // first_byte_ms is 5 s: without the watch the gateway would hold the upstream that long.
+    let s;
+    for (let i = 0; i < 20; i++) {
+      await sleep(50);
+      s = await mock.stats();
+      if (s.streams_aborted >= 1) break;
+    }
+    assert.equal(s.streams_aborted, 1, 'the provider saw its connection closed');
+    const again = await post(gw, chatBody('m'));
+    assert.equal(again.status, 200, 'the one-connection pool is free again');
     await again.text();
   });
 });

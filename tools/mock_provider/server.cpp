@@ -49,6 +49,10 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 constexpr auto kShutdownTimeout = std::chrono::seconds(2);
 constexpr std::uint64_t kBodyLimit = 64ull << 20;
 constexpr std::uint32_t kHeaderLimit = 64u << 10;
+// Beast reads max(512, free capacity) bytes at a time, so the buffer's capacity is the
+// read size: enough for a whole typical request, more while a large body streams in.
+constexpr std::size_t kReadBuffer = 4096;
+constexpr std::size_t kLargeReadBuffer = 64u << 10;
 // Bytes a client may send while a response is still running (pipelining) before the
 // mock stops reading them, and so stops noticing the client leave.
 constexpr std::size_t kWatchBufferLimit = 1u << 20;
@@ -160,6 +164,10 @@ void report_exception(std::exception_ptr e) {
   }
 }
 
+// Coroutine rule for this file: never co_await inside an if/while/for condition; bind the
+// result to a named variable first. GCC 12.2 lays out the frame of a coroutine whose body
+// has such a condition and no top-level local wrongly, and the first resume executes ud2.
+
 /// One client connection, plain or TLS. Lives on the worker that accepted it; all its
 /// coroutines run on that worker's single-threaded io_context, so members need no lock.
 template <class Stream>
@@ -172,7 +180,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       : shared_(shared),
         stream_(std::forward<Args>(args)...),
         wait_timer_(stream_.get_executor()),
-        watch_done_(stream_.get_executor()) {}
+        watch_done_(stream_.get_executor()) {
+    buffer_.reserve(kReadBuffer);
+  }
 
   static net::awaitable<void> run(std::shared_ptr<Session> self) { co_await self->serve(); }
 
@@ -195,7 +205,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
     }
     for (;;) {
-      if (const beast::error_code ec = co_await read_request()) {
+      const beast::error_code ec = co_await read_request();
+      if (ec) {
         co_await on_read_error(ec);
         co_return;
       }
@@ -207,12 +218,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   net::awaitable<beast::error_code> read_request() {
+    if (buffer_.capacity() > kReadBuffer && buffer_.size() <= kReadBuffer) {
+      buffer_.shrink_to_fit();  // give back what the last large body needed
+      buffer_.reserve(kReadBuffer);
+    }
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     parser_->header_limit(kHeaderLimit);
     tcp().expires_after(shared_.opts.idle_timeout);
     auto [ec, header_bytes] = co_await http::async_read_header(stream_, buffer_, *parser_, kTuple);
     if (ec || parser_->is_done()) co_return ec;
+    const auto length = parser_->content_length();
+    if (!length || *length > kReadBuffer) buffer_.reserve(kLargeReadBuffer);
     // curl and others wait up to a second for this before they send a large body.
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       tcp().expires_after(kWriteTimeout);
@@ -243,7 +260,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const std::string body = error_json(message, "invalid_request_error");
     append_head(out_, Head{status, kJson, Framing::length, body.size(), false, false, nullptr});
     out_.append(body);
-    if (co_await write_out()) co_await close_gracefully();
+    const bool sent = co_await write_out();
+    if (sent) co_await close_gracefully();
   }
 
   net::awaitable<Next> dispatch(Request req) {
@@ -302,7 +320,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     append_head(out_, Head{status, content_type, Framing::length, body.size(), keep, false, chat});
     out_.append(body);
     last_status_ = status;
-    if (!co_await write_out()) co_return Next::abort;
+    const bool sent = co_await write_out();
+    if (!sent) co_return Next::abort;
     co_return keep ? Next::keep_alive : Next::close;
   }
 
@@ -352,7 +371,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   net::awaitable<Next> chat_respond(const ChatRequest& cr, const Directives& d,
                                     const ChatMeta& meta, bool keep, std::uint64_t seq,
                                     std::uint64_t prompt_tokens) {
-    if (d.latency_ms > 0 && !co_await pause(Millis(d.latency_ms))) co_return Next::abort;
+    if (d.latency_ms > 0) {
+      const bool alive = co_await pause(Millis(d.latency_ms));
+      if (!alive) co_return Next::abort;
+    }
     if (d.reset_before_head) {
       reset_now();
       co_return Next::abort;
@@ -412,7 +434,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } else {
       out_.append(payload);
     }
-    if (!co_await write_out()) co_return Next::abort;
+    const bool sent = co_await write_out();
+    if (!sent) co_return Next::abort;
     if (d.reset_after) {
       co_await drain_and_reset();
       co_return Next::abort;
@@ -430,21 +453,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     append_head(out_, Head{200, kEventStream, Framing::chunked, 0, keep, true, &meta});
     last_status_ = 200;
     const Next finished = keep ? Next::keep_alive : Next::close;
+    // See the coroutine rule above the class.
+    bool ok = true;
 
     if (d.invalid_json) {
       begin_event();
       events_.append(kInvalidJsonEvent);
-      if (!co_await finish_stream(!d.no_done)) co_return Next::abort;
+      ok = co_await finish_stream(!d.no_done);
+      if (!ok) co_return Next::abort;
       co_return finished;
     }
 
     const ChunkWriter chunks(a);
     begin_event();
     chunks.role(events_);
-    if (!co_await end_event()) co_return Next::abort;
+    ok = co_await end_event();
+    if (!ok) co_return Next::abort;
     if (d.first_token_ms) {
       // The role chunk goes out now, whatever events_per_write says.
-      if (!co_await flush(false)) co_return Next::abort;
+      ok = co_await flush(false);
+      if (!ok) co_return Next::abort;
       next_delay_ms_ = *d.first_token_ms;
     }
 
@@ -456,13 +484,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     };
     for (std::size_t i = 0; i <= n; ++i) {
       if (fires(d.reset_after, i)) {
-        if (!co_await flush(false)) co_return Next::abort;
+        ok = co_await flush(false);
+        if (!ok) co_return Next::abort;
         co_await drain_and_reset();
         stream_done_ = true;
         co_return Next::abort;
       }
       if (fires(d.stall_after, i)) {
-        if (!co_await flush(false)) co_return Next::abort;
+        ok = co_await flush(false);
+        if (!ok) co_return Next::abort;
         const bool alive = co_await pause(kHold);
         stream_done_ = alive;
         co_return alive ? Next::close : Next::abort;
@@ -470,23 +500,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (fires(d.error_event_after, i)) {
         begin_event();
         events_.append(kStreamErrorEvent);
-        if (!co_await finish_stream(false)) co_return Next::abort;
+        ok = co_await finish_stream(false);
+        if (!ok) co_return Next::abort;
         co_return finished;
       }
       if (i == n) break;
       begin_event();
       chunks.content(events_, i);
-      if (!co_await end_event()) co_return Next::abort;
+      ok = co_await end_event();
+      if (!ok) co_return Next::abort;
     }
 
     begin_event();
     chunks.finish(events_);
     if (a.include_usage) {
-      if (!co_await end_event()) co_return Next::abort;
+      ok = co_await end_event();
+      if (!ok) co_return Next::abort;
       begin_event();
       chunks.usage(events_);
     }
-    if (!co_await finish_stream(!d.no_done)) co_return Next::abort;
+    ok = co_await finish_stream(!d.no_done);
+    if (!ok) co_return Next::abort;
     co_return finished;
   }
 
@@ -506,15 +540,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     co_return co_await flush(false);
   }
 
-  /// Ends the event under construction, adds `data: [DONE]` if asked, and writes it all
-  /// with the terminating chunk. Marks the stream done on success.
+  /// Ends the event under construction, adds `data: [DONE]` if asked, and writes what is
+  /// left with the terminating chunk. Marks the stream done on success.
   net::awaitable<bool> finish_stream(bool done_marker) {
-    events_.append(eol()).append(eol());
+    bool ok = true;
     if (done_marker) {
+      ok = co_await end_event();
+      if (!ok) co_return false;
       begin_event();
-      events_.append("[DONE]").append(eol()).append(eol());
+      events_.append("[DONE]");
     }
-    if (!co_await flush(true)) co_return false;
+    events_.append(eol()).append(eol());
+    ok = co_await flush(true);
+    if (!ok) co_return false;
     stream_done_ = true;
     co_return true;
   }
@@ -528,8 +566,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     pending_events_ = 0;
     if (last) out_.append(kLastChunk);
     if (out_.empty()) co_return true;
-    if (had_events && writes_ > 0 && next_delay_ms_ > 0 && !co_await pause(Millis(next_delay_ms_))) {
-      co_return false;
+    if (had_events && writes_ > 0 && next_delay_ms_ > 0) {
+      const bool alive = co_await pause(Millis(next_delay_ms_));
+      if (!alive) co_return false;
     }
     next_delay_ms_ = sse_.chunk_delay_ms;
     ++writes_;
@@ -605,7 +644,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     for (int i = 0; i < 200 && !peer_gone_; ++i) {
       int queued = 0;
       if (::ioctl(tcp().socket().native_handle(), SIOCOUTQ, &queued) != 0 || queued <= 0) break;
-      if (!co_await pause(Millis(1))) break;
+      const bool alive = co_await pause(Millis(1));
+      if (!alive) break;
     }
     reset_now();
   }

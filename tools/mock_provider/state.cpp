@@ -51,32 +51,37 @@ void SniLog::append_json(std::string& out) const {
 }
 
 void RequestLog::record(Request&& req) {
+  // Evicted requests are freed after the lock is released; the usual case is exactly
+  // one, which needs no allocation.
   Request evicted;
-  {
-    std::lock_guard lock(mu_);
-    if (ring_.size() < kCapacity) {
-      ring_.push_back(std::move(req));
-      return;
+  std::vector<Request> more_evicted;
+  std::lock_guard lock(mu_);
+  body_bytes_ += req.body().size();
+  entries_.push_back(std::move(req));
+  while (entries_.size() > 1 &&
+         (entries_.size() > kCapacity || body_bytes_ > kMaxBodyBytes)) {
+    body_bytes_ -= entries_.front().body().size();
+    if (evicted.body().empty() && evicted.base().begin() == evicted.base().end()) {
+      evicted = std::move(entries_.front());
+    } else {
+      more_evicted.push_back(std::move(entries_.front()));
     }
-    evicted = std::exchange(ring_[next_], std::move(req));
-    next_ = (next_ + 1) % kCapacity;
+    entries_.pop_front();
   }
-  // `evicted` is freed here, outside the lock.
 }
 
 void RequestLog::clear() {
-  std::vector<Request> old;
+  std::deque<Request> old;
   std::lock_guard lock(mu_);
-  old.swap(ring_);
-  next_ = 0;
+  old.swap(entries_);
+  body_bytes_ = 0;
 }
 
 std::string RequestLog::to_json() const {
   nlohmann::json arr = nlohmann::json::array();
   {
     std::lock_guard lock(mu_);
-    for (std::size_t k = 0; k < ring_.size(); ++k) {
-      const Request& req = ring_[(next_ + k) % ring_.size()];
+    for (const Request& req : entries_) {
       nlohmann::json headers = nlohmann::json::object();
       for (const auto& field : req.base()) {
         std::string name(field.name_string());

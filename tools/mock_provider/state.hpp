@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -46,10 +47,13 @@ class SniLog {
   std::vector<std::string> distinct_;
 };
 
-/// The last kCapacity chat requests, oldest first.
+/// The last kCapacity chat requests, oldest first. Older entries also go once the bodies
+/// kept add up to more than kMaxBodyBytes, so a load test with large bodies cannot make
+/// the log grow without bound; the newest request is always kept.
 class RequestLog {
  public:
   static constexpr std::size_t kCapacity = 200;
+  static constexpr std::size_t kMaxBodyBytes = 256u << 20;
 
   /// Takes the request by move so the hot path copies nothing.
   void record(Request&& req);
@@ -59,8 +63,8 @@ class RequestLog {
 
  private:
   mutable std::mutex mu_;
-  std::vector<Request> ring_;  ///< ring_[next_] is the oldest once full
-  std::size_t next_ = 0;
+  std::deque<Request> entries_;  ///< oldest first
+  std::size_t body_bytes_ = 0;
 };
 
 /// The /mock/stats document.

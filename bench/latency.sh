@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Added latency and single-worker throughput: switchyard -> mock vs mock directly.
+# Usage: BUILD=build bench/latency.sh [duration_seconds]
+# Loopback only; every process is started here and stopped on exit.
+set -euo pipefail
+BUILD=${BUILD:-build}
+DUR=${1:-10}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+command -v wrk >/dev/null || { echo "wrk is missing: run scripts/install-deps.sh"; exit 1; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$BUILD/switchyard-mock" --listen 127.0.0.1:0 >"$tmp/mock.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
+
+cat >"$tmp/gw.yaml" <<YAML
+server: { listen: "127.0.0.1:0", workers: 1 }
+providers:
+  - name: mock
+    kind: openai
+    base_url: "http://127.0.0.1:${MOCK_PORT}/v1"
+    api_key: "sk-bench"
+    max_connections: 256
+models:
+  - name: bench
+    deployments: [ { provider: mock, model: "bench-upstream?tokens=16" } ]
+YAML
+"$BUILD/switchyard" --config "$tmp/gw.yaml" --log-level warn >"$tmp/gw.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$tmp/gw.out" 2>/dev/null && break; sleep 0.05; done
+GW_PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/gw.out")
+
+run() { # name url conns threads
+  BENCH_MODEL=$5 wrk -t"$4" -c"$3" -d"${DUR}s" --latency -s bench/post.lua "$2/v1/chat/completions" >"$tmp/$1.txt"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/{print $2}' "$tmp/$1.txt")
+  p50=$(awk '$1=="50%"{print $2}' "$tmp/$1.txt")
+  p99=$(awk '$1=="99%"{print $2}' "$tmp/$1.txt")
+  printf "%-28s c=%-3s rps=%-10s p50=%-9s p99=%s\n" "$1" "$3" "$rps" "$p50" "$p99"
+}
+
+echo "wrk $DUR s per run, $(nproc) cores, $(uname -r)"
+run mock-direct-c1 "http://127.0.0.1:$MOCK_PORT" 1 1 "bench-upstream?tokens=16"
+run gateway-c1 "http://127.0.0.1:$GW_PORT" 1 1 bench
+run mock-direct-c64 "http://127.0.0.1:$MOCK_PORT" 64 1 "bench-upstream?tokens=16"
+run gateway-1worker-c64 "http://127.0.0.1:$GW_PORT" 64 1 bench
+for f in "$tmp"/*.txt; do grep -q "Non-2xx" "$f" && { echo "non-2xx answers in $(basename "$f")"; grep -A1 Non-2xx "$f"; }; done
+exit 0

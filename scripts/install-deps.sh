@@ -3,6 +3,7 @@
 # (and the npm registry for the SDK conformance tests). Idempotent: installs only what
 # is missing, so `make run` / `make test` can call it every time.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 PKGS=(
   build-essential cmake ninja-build pkg-config ccache

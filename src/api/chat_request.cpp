@@ -25,7 +25,7 @@ std::string_view value_of(std::string_view body, const Member& m) {
 
 bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& err) {
   req.body = body;
-  if (!json::accept(body)) {
+  if (!json_valid(body)) {
     return fail(err, Errc::invalid_json,
                 "We could not parse the JSON body of your request. (HINT: This likely means "
                 "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "

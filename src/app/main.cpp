@@ -8,6 +8,7 @@
 
 #include "switchyard/app/gateway.hpp"
 #include "switchyard/config/config.hpp"
+#include "switchyard/version.hpp"
 
 namespace {
 

@@ -1,7 +1,9 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdio>
 
 #include "app/worker.hpp"
 #include "http/session.hpp"
@@ -219,14 +221,53 @@ net::awaitable<void> Session::reject_and_close(int status, std::string_view mess
   if (!stream_.is_tls()) co_await lingering_close();
 }
 
+namespace {
+
+// Serialises a response head by hand into one contiguous buffer: Beast's serializer walks
+// a buffers_cat_view byte range per field, which costs more than the whole rest of a
+// relayed request. Framing fields are ours to set, never copied from the message.
+void append_head(std::string& out, const bhttp::fields& fields, unsigned status,
+                 std::string_view reason, const std::string& request_id, bool keep_alive,
+                 std::size_t content_length, bool chunked) {
+  out.append("HTTP/1.1 ");
+  out.append(std::to_string(status));
+  out.push_back(' ');
+  out.append(reason);
+  out.append("\r\n");
+  for (const auto& f : fields) {
+    auto name = f.name();
+    if (name == bhttp::field::content_length || name == bhttp::field::transfer_encoding ||
+        name == bhttp::field::connection) {
+      continue;
+    }
+    out.append(f.name_string());
+    out.append(": ");
+    out.append(f.value());
+    out.append("\r\n");
+  }
+  out.append("x-switchyard-request-id: ");
+  out.append(request_id);
+  if (chunked) {
+    out.append("\r\nTransfer-Encoding: chunked");
+  } else {
+    out.append("\r\nContent-Length: ");
+    out.append(std::to_string(content_length));
+  }
+  out.append(keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
+}
+
+}  // namespace
+
 net::awaitable<bool> Session::send(Response& res) {
   unwatch();
-  res.set("x-switchyard-request-id", request_id_);
-  res.keep_alive(keep_alive_);
-  res.prepare_payload();
+  std::string head;
+  head.reserve(512);
+  append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()),
+              request_id_, keep_alive_, res.body().size(), false);
+  std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body())};
   stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
   auto [ec, n] =
-      co_await stream_.visit([&](auto& s) { return bhttp::async_write(s, res, use_nothrow); });
+      co_await stream_.visit([&](auto& s) { return net::async_write(s, bufs, use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
@@ -242,24 +283,27 @@ net::awaitable<bool> Session::send_error(int status, std::string_view message,
 
 net::awaitable<bool> Session::start_chunked(bhttp::response<bhttp::empty_body>& head) {
   unwatch();
-  head.set("x-switchyard-request-id", request_id_);
-  head.keep_alive(keep_alive_);
-  head.chunked(true);
-  bhttp::response_serializer<bhttp::empty_body> sr(head);
+  std::string bytes;
+  bytes.reserve(512);
+  append_head(bytes, head.base(), head.result_int(), bhttp::obsolete_reason(head.result()),
+              request_id_, keep_alive_, 0, true);
   stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
   auto [ec, n] = co_await stream_.visit(
-      [&](auto& s) { return bhttp::async_write_header(s, sr, use_nothrow); });
+      [&](auto& s) { return net::async_write(s, net::buffer(bytes), use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
 
 net::awaitable<bool> Session::write_chunk(std::string_view data) {
   if (data.empty()) co_return true;  // an empty chunk would end the body
+  char size_line[24];
+  int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
+  std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<std::size_t>(len)),
+                                        net::buffer(data.data(), data.size()),
+                                        net::buffer("\r\n", 2)};
   stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
-  auto [ec, n] = co_await stream_.visit([&](auto& s) {
-    return net::async_write(s, bhttp::make_chunk(net::buffer(data.data(), data.size())),
-                            use_nothrow);
-  });
+  auto [ec, n] =
+      co_await stream_.visit([&](auto& s) { return net::async_write(s, bufs, use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
@@ -267,7 +311,7 @@ net::awaitable<bool> Session::write_chunk(std::string_view data) {
 net::awaitable<bool> Session::finish_chunked() {
   stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
   auto [ec, n] = co_await stream_.visit(
-      [&](auto& s) { return net::async_write(s, bhttp::make_chunk_last(), use_nothrow); });
+      [&](auto& s) { return net::async_write(s, net::buffer("0\r\n\r\n", 5), use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
 }

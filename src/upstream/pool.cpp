@@ -1,6 +1,7 @@
 #include "upstream/pool.hpp"
 
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -153,7 +154,12 @@ net::awaitable<Connected> Pool::connect(Clock::time_point deadline) {
     }
   }
   if (provider_.tls.verify) {
-    tls.set_verify_callback(ssl::host_name_verification(url.host));
+    // Let OpenSSL check the name itself (RFC 6125 rules, SAN first), so a mismatch is
+    // reported as such ("hostname mismatch") rather than as an unspecified failure.
+    X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
+    int ok = host_is_ip_ ? X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str())
+                         : SSL_set1_host(tls.native_handle(), url.host.c_str());
+    if (ok != 1) co_return Connected{api::Errc::tls_failed, "cannot set the expected host name", nullptr};
   }
   c->stream.tcp().expires_at(deadline);
   auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_nothrow);

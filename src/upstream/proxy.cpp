@@ -2,13 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <ctime>
 #include <optional>
 
 #include "app/worker.hpp"
 #include "switchyard/api/chat_request.hpp"
+#include "switchyard/api/json_scan.hpp"
 #include "switchyard/router/plan.hpp"
 #include "switchyard/sse/sse_parser.hpp"
+#include "switchyard/version.hpp"
 
 namespace switchyard::upstream {
 namespace {
@@ -288,17 +291,20 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point total_at = start + t.total;
 
-  bhttp::request<bhttp::string_body> up{bhttp::verb::post, prov.url.path + "/chat/completions",
-                                        11};
-  up.set(bhttp::field::host, prov.url.host_header());
-  up.set(bhttp::field::user_agent, "switchyard/" SWITCHYARD_VERSION);
-  up.set(bhttp::field::content_type, "application/json");
-  up.set(bhttp::field::accept, chat_.stream ? "text/event-stream" : "application/json");
-  if (!prov.api_key.empty()) up.set(bhttp::field::authorization, "Bearer " + prov.api_key);
-  for (const auto& [k, v] : prov.headers) up.set(k, v);
-  up.keep_alive(true);
-  up.body() = api::upstream_body(chat_, d.model);
-  up.prepare_payload();
+  // The request head is written by hand into one buffer (see Session::send for why).
+  const std::string up_body = api::upstream_body(chat_, d.model);
+  std::string up_head;
+  up_head.reserve(256 + prov.api_key.size());
+  up_head.append("POST ").append(prov.url.path).append("/chat/completions HTTP/1.1\r\nHost: ");
+  up_head.append(prov.url.host_header());
+  up_head.append("\r\nUser-Agent: switchyard/" SWITCHYARD_VERSION
+              "\r\nContent-Type: application/json\r\nAccept: ");
+  up_head.append(chat_.stream ? "text/event-stream" : "application/json");
+  if (!prov.api_key.empty()) up_head.append("\r\nAuthorization: Bearer ").append(prov.api_key);
+  for (const auto& [k, v] : prov.headers) up_head.append("\r\n").append(k).append(": ").append(v);
+  up_head.append("\r\nContent-Length: ").append(std::to_string(up_body.size()));
+  up_head.append("\r\nConnection: keep-alive\r\n\r\n");
+  const std::array<net::const_buffer, 2> request_bytes{net::buffer(up_head), net::buffer(up_body)};
 
   std::unique_ptr<Connection> conn;
   std::optional<ResponseParser> parser;
@@ -330,8 +336,8 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
     Deadline head_dl = pick({Clock::now() + t.first_byte, Errc::first_byte_timeout},
                             {total_at, Errc::total_timeout});
     conn->stream.tcp().expires_at(head_dl.at);
-    auto [wec, wn] =
-        co_await conn->stream.visit([&](auto& s) { return bhttp::async_write(s, up, use_nothrow); });
+    auto [wec, wn] = co_await conn->stream.visit(
+        [&](auto& s) { return net::async_write(s, request_bytes, use_nothrow); });
     error_code ec = wec;
     if (!ec) {
       parser.emplace();
@@ -376,7 +382,7 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
     }
     // Validate without building a DOM: the bytes are relayed as received.
     std::size_t first = body.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos || body[first] != '{' || !json::accept(body)) {
+    if (first == std::string::npos || body[first] != '{' || !api::json_valid(body)) {
       co_return failover(Errc::upstream_malformed, "response body is not a JSON object", status);
     }
     http::Response res{static_cast<bhttp::status>(status), 11};

@@ -109,3 +109,38 @@ TEST(JsonScan, TopLevelMembersSkipNestedStructures) {
 
 }  // namespace
 }  // namespace switchyard::api
+
+namespace switchyard::api {
+namespace {
+
+TEST(JsonValid, AgreesWithNlohmannOnHandPickedCases) {
+  const char* cases[] = {
+      "{}", "[]", "0", "-0", "1.5e10", "-1.2E-3", "\"x\"", "true", "false", "null", " {\"a\" : [1, 2, {}]} ",
+      "{\"a\":\"\\u00e9\\n\\\"\"}", "\"\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\"", "[[[[[]]]]]",
+      // invalid
+      "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "1e", "-", "+1",
+      "tru", "nul", "\"\\x\"", "\"\\u12\"", "\"a\nb\"", "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
+      "\"\xf4\x90\x80\x80\"", "{} {}", "[1 2]", "{\"a\":1 \"b\":2}", "\"unterminated", "[\"a\",]",
+      "{\"a\":}", "[,]", "nulll", "{\"a\":[}", "NaN", "Infinity",
+  };
+  for (const char* c : cases) {
+    EXPECT_EQ(json_valid(c), nlohmann::json::accept(c)) << "input: " << c;
+  }
+}
+
+TEST(JsonValid, EveryTruncationOfARealBodyIsRejected) {
+  std::string body =
+      R"({"id":"chatcmpl-1","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","content":"Hi \u00e9 \"x\" ✓","refusal":null},"finish_reason":"stop"}],"usage":{"prompt_tokens":9,"completion_tokens":12,"total_tokens":21}})";
+  ASSERT_TRUE(json_valid(body));
+  for (std::size_t n = 0; n < body.size(); ++n) {
+    EXPECT_EQ(json_valid(body.substr(0, n)), nlohmann::json::accept(body.substr(0, n))) << n;
+  }
+}
+
+TEST(JsonValid, DepthLimit) {
+  EXPECT_TRUE(json_valid(std::string(10, '[') + std::string(10, ']'), 10));
+  EXPECT_FALSE(json_valid(std::string(11, '[') + std::string(11, ']'), 10));
+}
+
+}  // namespace
+}  // namespace switchyard::api

@@ -228,6 +228,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     tcp().expires_after(shared_.opts.idle_timeout);
     auto [ec, header_bytes] = co_await http::async_read_header(stream_, buffer_, *parser_, kTuple);
     if (ec || parser_->is_done()) co_return ec;
+    // Usually the body came in with the header: parse it from the buffer here rather
+    // than pay for one more asynchronous operation.
+    if (!beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      parser_->eager(true);
+      while (!parser_->is_done() && buffer_.size() > 0) {
+        beast::error_code pec;
+        const std::size_t used = parser_->put(buffer_.data(), pec);
+        buffer_.consume(used);
+        if (pec == http::error::need_more || used == 0) break;
+        if (pec) co_return pec;
+      }
+      if (parser_->is_done()) co_return beast::error_code{};
+    }
     const auto length = parser_->content_length();
     if (!length || *length > kReadBuffer) buffer_.reserve(kLargeReadBuffer);
     // curl and others wait up to a second for this before they send a large body.
@@ -757,8 +770,11 @@ void run_server(const Options& opts) {
     SSL_CTX_set_min_proto_version(tls->native_handle(), TLS1_2_VERSION);
     tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                      ssl::context::no_sslv3);
-    tls->use_certificate_chain_file(opts.tls_cert);
-    tls->use_private_key_file(opts.tls_key, ssl::context::pem);
+    beast::error_code ec;
+    tls->use_certificate_chain_file(opts.tls_cert, ec);
+    if (ec) throw std::runtime_error("cannot load " + opts.tls_cert + ": " + ec.message());
+    tls->use_private_key_file(opts.tls_key, ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("cannot load " + opts.tls_key + ": " + ec.message());
     // The callback sees every ClientHello, including ones whose handshake fails later
     // (a client that rejects the mock's certificate still shows what SNI it sent).
     SSL_CTX_set_tlsext_servername_callback(tls->native_handle(), &on_servername);
@@ -780,10 +796,15 @@ void run_server(const Options& opts) {
 
     tcp::acceptor acceptor(main_ctx);
     const tcp::endpoint endpoint = listen_endpoint(main_ctx, opts);
-    acceptor.open(endpoint.protocol());
-    acceptor.set_option(net::socket_base::reuse_address(true));
-    acceptor.bind(endpoint);
-    acceptor.listen(net::socket_base::max_listen_connections);
+    beast::error_code ec;
+    acceptor.open(endpoint.protocol(), ec);
+    if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor.bind(endpoint, ec);
+    if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + opts.host + ":" +
+                               std::to_string(opts.port) + ": " + ec.message());
+    }
     std::printf("LISTENING %u\n", static_cast<unsigned>(acceptor.local_endpoint().port()));
     std::fflush(stdout);
 

@@ -17,11 +17,10 @@ void Stats::reset() {
 }
 
 void SniLog::record(const char* name) {
+  // A handshake without SNI (a client connecting by IP, such as a test reading
+  // /mock/stats) leaves the record alone.
+  if (name == nullptr) return;
   std::lock_guard lock(mu_);
-  if (name == nullptr) {
-    last_.reset();
-    return;
-  }
   last_ = name;
   if (std::find(distinct_.begin(), distinct_.end(), *last_) == distinct_.end()) {
     distinct_.push_back(*last_);

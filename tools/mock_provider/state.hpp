@@ -35,7 +35,7 @@ struct Stats {
 /// callback on whichever worker runs the handshake.
 class SniLog {
  public:
-  /// `name` is null when the ClientHello carried no SNI.
+  /// `name` is null when the ClientHello carried no SNI; that is not recorded.
   void record(const char* name);
   void clear();
   /// Writes `"last_sni":…,"sni":[…]` members into `out` (a JSON object under construction).

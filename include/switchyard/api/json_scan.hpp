@@ -15,6 +15,11 @@ struct Member {
   std::size_t value_end;    ///< offset one past the value's last byte
 };
 
+/// Strict RFC 8259 validation (structure, string escapes, control characters, number
+/// grammar, UTF-8) without building anything; nesting deeper than max_depth is rejected.
+/// Several times cheaper than a DOM parse; used on every request and response body.
+bool json_valid(std::string_view json, std::size_t max_depth = 512);
+
 /// Lists the members of the top-level object of `json`. Returns false if the document
 /// is not an object. Precondition: `json` is valid JSON (e.g. nlohmann::json::accept).
 bool scan_top_level(std::string_view json, std::vector<Member>& out);

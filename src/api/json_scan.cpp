@@ -1,5 +1,6 @@
 #include "switchyard/api/json_scan.hpp"
 
+#include <array>
 #include <vector>
 
 namespace switchyard::api {
@@ -60,8 +61,19 @@ const char* skip_ws(const char* p, const char* e) {
 }
 
 // p just after the opening quote; returns the byte after the closing quote, or null.
+// 1 for bytes that end a run of plain string characters: '"', '\\', controls, non-ASCII.
+constexpr auto kStringStop = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[c] = true;
+  for (int c = 0x80; c < 0x100; ++c) t[c] = true;
+  t['"'] = t['\\'] = true;
+  return t;
+}();
+
 const char* valid_string_end(const char* p, const char* e) {
   while (p < e) {
+    while (p < e && !kStringStop[static_cast<unsigned char>(*p)]) ++p;
+    if (p >= e) break;
     auto c = static_cast<unsigned char>(*p);
     if (c == '"') return p + 1;
     if (c == '\\') {

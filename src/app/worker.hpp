@@ -30,7 +30,9 @@ struct Worker {
   /// Posted by the main thread: stop accepting, close idle keep-alive connections.
   void begin_drain();
 
-  net::io_context ioc{1};
+  // Only this worker's thread touches its sockets and timers, so the reactor needs no
+  // locks; the scheduler keeps its own so the main thread can still post() here.
+  net::io_context ioc{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::shared_ptr<const config::Config> cfg;
   int index;
   tcp::acceptor acceptor;

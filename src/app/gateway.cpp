@@ -124,8 +124,12 @@ int Gateway::run() {
     if (i == 0) ep.port(w->acceptor.local_endpoint().port());  // port 0: share the real one
     impl_->workers.push_back(std::move(w));
   }
-  std::string shown = ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                           : ep.address().to_string();
+  std::string shown = ep.address().to_string();
+  if (ep.address().is_v6()) {
+    // (Built piecewise: GCC 12's -Wstringop-overflow misfires on "[" + s + "]".)
+    shown.insert(shown.begin(), '[');
+    shown.push_back(']');
+  }
   std::printf("switchyard listening on %s:%u (%d worker%s)\n", shown.c_str(),
               static_cast<unsigned>(ep.port()), n, n == 1 ? "" : "s");
   std::fflush(stdout);

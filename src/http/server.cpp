@@ -149,6 +149,18 @@ net::awaitable<void> Session::run() {
         [&](auto& s) { return bhttp::async_read_header(s, buffer_, parser, use_nothrow); });
     error_code ec = hec;
     if (!ec && !parser.is_done()) {
+      // curl and others send "Expect: 100-continue" for larger bodies and wait (1 s for
+      // curl) before sending the body unless told to go ahead.
+      auto expect = parser.get().find(bhttp::field::expect);
+      if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
+        stream_.tcp().expires_after(sc.header_timeout);
+        auto [wec, wn] = co_await stream_.visit([&](auto& s) {
+          return net::async_write(s, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
+                                  use_nothrow);
+        });
+        stream_.tcp().expires_never();
+        if (wec) break;
+      }
       ++read_gen_;
       read_timer_.cancel();
       arm_read_timer(sc.idle_timeout);  // the body may take longer than the head
@@ -333,12 +345,14 @@ net::awaitable<void> Session::dispatch(Request& req) {
   };
 
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
-    if (!co_await only(bhttp::verb::post, "POST")) co_return;
+    const bool allowed = co_await only(bhttp::verb::post, "POST");
+    if (!allowed) co_return;
     co_await upstream::handle_chat(*this, req);
     co_return;
   }
   if (path == "/v1/models" || path == "/models") {
-    if (!co_await only(bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     Response res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "application/json");
     res.body() = worker_.models_json;
@@ -346,7 +360,8 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_return;
   }
   if (path == "/healthz") {
-    if (!co_await only(bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     Response res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "application/json");
     res.body() = R"({"status":"ok"})";
@@ -354,7 +369,8 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_return;
   }
   if (path == "/readyz") {
-    if (!co_await only(bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     bool draining = worker_.draining.load(std::memory_order_relaxed);
     Response res{draining ? bhttp::status::service_unavailable : bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "application/json");

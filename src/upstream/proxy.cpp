@@ -557,14 +557,16 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
       h.set(bhttp::field::content_type, "text/event-stream");
       h.set(bhttp::field::cache_control, "no-cache");
       add_gateway_headers(h, d, parser);
-      if (!co_await session_.start_chunked(h)) {
+      const bool head_sent = co_await session_.start_chunked(h);
+      if (!head_sent) {
         give_back(pool, std::move(conn), false);
         co_return Outcome{};
       }
       committed = true;
     }
     if (committed && !out.empty()) {
-      if (!co_await session_.write_chunk(out)) {
+      const bool written = co_await session_.write_chunk(out);
+      if (!written) {
         // The client went away: closing the upstream connection stops the generation.
         give_back(pool, std::move(conn), false);
         co_return Outcome{};
@@ -620,7 +622,8 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
     Deadline dl{earliest(Clock::now() + kDrainAfterDone, total_at), Errc::idle_timeout};
     while (!parser.is_done()) {
       std::size_t n = 0;
-      if (co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec) != Errc::ok) break;
+      const Errc drained = co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec);
+      if (drained != Errc::ok) break;
     }
   }
   reusable = reusable && parser.is_done() && parser.get().keep_alive();

@@ -135,6 +135,26 @@ describe('stream relay', () => {
   });
 });
 
+describe('HTTP details', () => {
+  test('Expect: 100-continue is answered before the body is sent', async () => {
+    const net = await import('node:net');
+    const body = chatBody('gpt-test');
+    const sock = net.connect(gw.port, '127.0.0.1');
+    let got = '';
+    sock.on('data', (d) => { got += d; });
+    await new Promise((r) => sock.on('connect', r));
+    sock.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n`
+      + `Content-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    const t0 = Date.now();
+    while (!got.includes('100 Continue') && Date.now() - t0 < 3000) await new Promise((r) => setTimeout(r, 10));
+    assert.match(got, /^HTTP\/1\.1 100 Continue\r\n\r\n/);
+    sock.write(body);
+    while (!got.includes('"x_mock_extra"') && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
+    sock.destroy();
+    assert.match(got, /HTTP\/1\.1 200 OK/);
+  });
+});
+
 describe('endpoints and client errors', () => {
   test('GET /v1/models lists the configured models', async () => {
     const j = await (await fetch(`${gw.url}/v1/models`)).json();

@@ -222,6 +222,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       buffer_.shrink_to_fit();  // give back what the last large body needed
       buffer_.reserve(kReadBuffer);
     }
+    // Likewise after a huge answer (tokens=1000000); normal ones keep their capacity.
+    for (std::string* s : {&out_, &body_, &events_}) {
+      if (s->capacity() > kLargeReadBuffer) std::string().swap(*s);
+    }
     parser_.emplace();
     parser_->body_limit(kBodyLimit);
     parser_->header_limit(kHeaderLimit);
@@ -283,6 +287,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const http::verb method = req.method();
     const bool keep = req.keep_alive();
     std::string label;
+    last_status_ = 0;  // stays 0 when the request gets no response (reset, hang)
     if (shared_.opts.verbose) label = std::string(req.method_string()) + " " + std::string(target);
 
     Next next = Next::close;
@@ -299,7 +304,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       }
     }
     if (shared_.opts.verbose) {
-      log("%s -> %u%s", label.c_str(), last_status_, peer_gone_ ? " (peer gone)" : "");
+      const std::string status = last_status_ != 0 ? std::to_string(last_status_) : "no response";
+      log("%s -> %s%s", label.c_str(), status.c_str(), peer_gone_ ? " (peer gone)" : "");
     }
     co_return next;
   }
@@ -329,8 +335,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   /// A whole response with a Content-Length body in one write.
   net::awaitable<Next> respond(unsigned status, std::string_view content_type,
-                               std::string_view body, bool keep, const ChatMeta* chat = nullptr) {
-    append_head(out_, Head{status, content_type, Framing::length, body.size(), keep, false, chat});
+                               std::string_view body, bool keep, const ChatMeta* meta = nullptr) {
+    append_head(out_, Head{status, content_type, Framing::length, body.size(), keep, false, meta});
     out_.append(body);
     last_status_ = status;
     const bool sent = co_await write_out();
@@ -421,8 +427,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
 
     const bool tool = d.tool_call || cr.wants_tool;
-    const Answer a{seq,  static_cast<std::int64_t>(std::time(nullptr)),
-                   cr.model, tool, cr.tool_name, d.tokens, prompt_tokens, cr.include_usage};
+    const auto created = static_cast<std::int64_t>(std::time(nullptr));
+    const Answer a{seq, created, cr.model, tool, cr.tool_name, d.tokens, prompt_tokens,
+                   cr.include_usage};
     if (cr.stream) co_return co_await stream_answer(a, d, meta, keep);
     co_return co_await unary_answer(a, d, meta, keep);
   }

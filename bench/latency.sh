@@ -7,7 +7,8 @@ BUILD=${BUILD:-build}
 DUR=${1:-10}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
-command -v wrk >/dev/null || { echo "wrk is missing: run scripts/install-deps.sh"; exit 1; }
+bash scripts/install-deps.sh --bench >/dev/null
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 tmp=$(mktemp -d)
 pids=()
@@ -36,6 +37,34 @@ pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$tmp/gw.out" 2>/dev/null && break; sleep 0.05; done
 GW_PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/gw.out")
 
+# nginx as a plain reverse proxy in front of the same mock: one worker process, keep-alive
+# upstream connections, no access log — the reference for per-request cost.
+mkdir -p "$tmp/nginx"
+NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null || echo 18080)
+cat >"$tmp/nginx/nginx.conf" <<NGX
+worker_processes 1;
+daemon off;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream mock { server 127.0.0.1:${MOCK_PORT}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${NGINX_PORT};
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+NGX
+"$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" &
+pids+=($!)
+sleep 0.5
+
 run() { # name url conns threads
   BENCH_MODEL=$5 wrk -t"$4" -c"$3" -d"${DUR}s" --latency -s bench/post.lua "$2/v1/chat/completions" >"$tmp/$1.txt"
   local rps p50 p99
@@ -48,7 +77,9 @@ run() { # name url conns threads
 echo "wrk $DUR s per run, $(nproc) cores, $(uname -r)"
 run mock-direct-c1 "http://127.0.0.1:$MOCK_PORT" 1 1 "bench-upstream?tokens=16"
 run gateway-c1 "http://127.0.0.1:$GW_PORT" 1 1 bench
+run nginx-c1 "http://127.0.0.1:$NGINX_PORT" 1 1 "bench-upstream?tokens=16"
 run mock-direct-c64 "http://127.0.0.1:$MOCK_PORT" 64 1 "bench-upstream?tokens=16"
 run gateway-1worker-c64 "http://127.0.0.1:$GW_PORT" 64 1 bench
+run nginx-1worker-c64 "http://127.0.0.1:$NGINX_PORT" 64 1 "bench-upstream?tokens=16"
 for f in "$tmp"/*.txt; do grep -q "Non-2xx" "$f" && { echo "non-2xx answers in $(basename "$f")"; grep -A1 Non-2xx "$f"; }; done
 exit 0

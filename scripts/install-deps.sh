@@ -13,6 +13,9 @@ PKGS=(
   curl wrk
 )
 
+# --bench adds what the benchmark scripts compare against (nginx as a plain proxy).
+if [ "${1:-}" = "--bench" ]; then PKGS+=(nginx-light); fi
+
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -31,7 +34,7 @@ fi
 
 # Node.js and npm: the machine image may ship its own Node (which conflicts with
 # Debian's npm package); install Debian's only when no node/npm is present at all.
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+if [ "${SWITCHYARD_SKIP_NPM:-0}" != 1 ] && { ! command -v node >/dev/null || ! command -v npm >/dev/null; }; then
   SUDO=""; if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi

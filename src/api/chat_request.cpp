@@ -104,7 +104,8 @@ bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& e
   return true;
 }
 
-std::string upstream_body(const ChatRequest& req, std::string_view upstream_model) {
+std::string upstream_body(const ChatRequest& req, std::string_view upstream_model,
+                          bool request_usage) {
   std::string_view body = req.body;
   std::string out;
   out.reserve(body.size() + upstream_model.size() + 48);
@@ -118,7 +119,7 @@ std::string upstream_body(const ChatRequest& req, std::string_view upstream_mode
   int n = 0;
   edits[n++] = {req.model_begin, req.model_end, std::move(model_json)};
   bool append_so = false;
-  if (req.stream && !req.client_include_usage) {
+  if (req.stream && !req.client_include_usage && request_usage) {
     if (req.so_begin != std::string_view::npos) {
       nlohmann::ordered_json so =
           nlohmann::ordered_json::parse(body.substr(req.so_begin, req.so_end - req.so_begin));

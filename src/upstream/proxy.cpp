@@ -39,6 +39,7 @@ struct Outcome {
   int status = 0;
   std::string detail;
   std::optional<long> retry_after_s;
+  bool rejected_stream_options = false;  // a 4xx that names the field we added
   http::Response response;  // passthrough / context_length
 };
 
@@ -107,7 +108,7 @@ class ChatCall {
   net::awaitable<void> run();
 
  private:
-  net::awaitable<Outcome> attempt(const config::Deployment& d);
+  net::awaitable<Outcome> attempt(const config::Deployment& d, bool request_usage);
   net::awaitable<Outcome> relay_stream(const config::Deployment& d, Pool& pool,
                                        std::unique_ptr<Connection> conn, ResponseParser& parser,
                                        Clock::time_point head_at, Clock::time_point total_at);
@@ -175,7 +176,14 @@ net::awaitable<void> ChatCall::run() {
     const config::Deployment& d = model->deployments[idx];
     if (context_failed && !router::fits_after_context_error(*context_failed, d)) continue;
     ++attempts_;
-    Outcome o = co_await attempt(d);
+    Outcome o = co_await attempt(d, true);
+    if (o.rejected_stream_options && !session_.client_gone()) {
+      // Some OpenAI-compatible servers reject stream_options; we added it, so the
+      // client's own request is fine: send it as the client wrote it.
+      spdlog::debug("{} {}/{} rejects stream_options; retrying without it",
+                    session_.request_id(), d.provider, d.model);
+      o = co_await attempt(d, false);
+    }
     current_ = nullptr;
     if (session_.client_gone()) {
       spdlog::debug("{} client went away during attempt {}", session_.request_id(), attempts_);
@@ -284,7 +292,7 @@ net::awaitable<Errc> ChatCall::read_all(Connection& c, ResponseParser& p, std::s
   co_return Errc::ok;
 }
 
-net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
+net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool request_usage) {
   const config::Provider& prov = cfg_.providers[d.provider_index];
   const config::ProviderTimeouts& t = prov.timeouts;
   Pool& pool = *worker_.pools[d.provider_index];
@@ -292,13 +300,13 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
   const Clock::time_point total_at = start + t.total;
 
   // The request head is written by hand into one buffer (see Session::send for why).
-  const std::string up_body = api::upstream_body(chat_, d.model);
+  const std::string up_body = api::upstream_body(chat_, d.model, request_usage);
   std::string up_head;
   up_head.reserve(256 + prov.api_key.size());
   up_head.append("POST ").append(prov.url.path).append("/chat/completions HTTP/1.1\r\nHost: ");
   up_head.append(prov.url.host_header());
   up_head.append("\r\nUser-Agent: switchyard/" SWITCHYARD_VERSION
-              "\r\nContent-Type: application/json\r\nAccept: ");
+              "\r\nContent-Type: application/json\r\nAccept-Encoding: identity\r\nAccept: ");
   up_head.append(chat_.stream ? "text/event-stream" : "application/json");
   if (!prov.api_key.empty()) up_head.append("\r\nAuthorization: Bearer ").append(prov.api_key);
   for (const auto& [k, v] : prov.headers) up_head.append("\r\n").append(k).append(": ").append(v);
@@ -420,6 +428,9 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d) {
   }
   o.kind = code == "context_length_exceeded" ? Outcome::Kind::context_length
                                              : Outcome::Kind::passthrough;
+  o.rejected_stream_options = request_usage && chat_.stream && !chat_.client_include_usage &&
+                              (status == 400 || status == 422) &&
+                              body.find("stream_options") != std::string::npos;
   o.response = http::Response{static_cast<bhttp::status>(status), 11};
   std::string_view ctype = head[bhttp::field::content_type];
   o.response.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);

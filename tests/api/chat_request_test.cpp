@@ -79,6 +79,12 @@ TEST(ChatRequest, StreamWithoutUsageGetsIncludeUsageAppended) {
   EXPECT_TRUE(j["stream_options"]["include_usage"].get<bool>());
 }
 
+TEST(ChatRequest, UsageRequestCanBeLeftOutForServersThatRejectIt) {
+  std::string body = R"({"model":"a","messages":[{"role":"user","content":"x"}],"stream":true})";
+  auto r = parse_ok(body);
+  EXPECT_EQ(upstream_body(r, "a", false), body);
+}
+
 TEST(ChatRequest, ExistingStreamOptionsAreEditedInPlace) {
   std::string body =
       R"({"stream_options":{"include_usage":false,"x":1},"model":"a","messages":[{"role":"user","content":"x"}],"stream":true})";

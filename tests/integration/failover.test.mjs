@@ -42,6 +42,7 @@ before(async () => {
       mid_stall: [s('a?tokens=10&stall_after=3'), good],
       mid_error: [d('a?tokens=10&error_event_after=3'), good],
       no_done: [d('a?tokens=5&no_done=1')],
+      no_stream_options: [d('old-server?tokens=3&reject_stream_options=1')],
       all_fail: [d('a?status=500'), { provider: 'dead', model: 'x' }],
       all_timeout: [s('a?hang=1'), s('b?hang=1')],
       all_429: [d('a?status=429&retry_after=9'), d('b?status=429&retry_after=3')],
@@ -131,6 +132,26 @@ describe('after the commit point the client gets the truth', () => {
     assert.equal(events.at(-1), '[DONE]');
     assert.equal(streamText(events), expectedText(5));
     assert.ok(Date.now() - t0 < 2000, 'finished promptly, not after a timeout');
+  });
+});
+
+describe('server quirks', () => {
+  test('a server that rejects stream_options gets the client request as written', async () => {
+    await mock.reset();
+    const res = await post(gw, chatBody('no_stream_options', { stream: true }));
+    assert.equal(res.status, 200);
+    const { events } = await readSse(res);
+    assert.equal(streamText(events), expectedText(3));
+    assert.equal(events.at(-1), '[DONE]');
+    const bodies = (await mock.requests()).map((r) => JSON.parse(r.body));
+    assert.equal(bodies.length, 2);
+    assert.deepEqual(bodies[0].stream_options, { include_usage: true });
+    assert.equal(bodies[1].stream_options, undefined);
+  });
+
+  test('a client that asked for stream_options itself gets the server\'s 422', async () => {
+    const res = await post(gw, chatBody('no_stream_options', { stream: true, stream_options: { include_usage: true } }));
+    assert.equal(res.status, 422);
   });
 });
 

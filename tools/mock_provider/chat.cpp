@@ -98,8 +98,9 @@ ChatRequest inspect_chat_request(std::string_view body) {
     if (q != std::string::npos) r.directives = model->substr(q + 1);
   }
   r.stream = is_true(j, "stream");
-  if (const auto so = j.find("stream_options"); so != j.end() && so->is_object()) {
-    r.include_usage = is_true(*so, "include_usage");
+  if (const auto so = j.find("stream_options"); so != j.end()) {
+    r.has_stream_options = true;
+    if (so->is_object()) r.include_usage = is_true(*so, "include_usage");
   }
 
   const auto messages = j.find("messages");

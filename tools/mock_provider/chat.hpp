@@ -27,6 +27,7 @@ struct ChatRequest {
   std::string directives;            ///< the part of "model" after the first '?'
   bool stream = false;               ///< "stream": true
   bool include_usage = false;        ///< "stream_options": {"include_usage": true}
+  bool has_stream_options = false;   ///< the request carries a "stream_options" field
   bool wants_tool = false;  ///< has tools, last message is not a tool result, tool_choice != none
   std::string tool_name = "mock_tool";  ///< tool_choice's function, else the first tool's
   /// Why the body is not a valid request (empty when valid), as an OpenAI error.

@@ -83,6 +83,7 @@ constexpr std::array kSpecs{
     Spec{"crlf", Kind::boolean},             Spec{"comments", Kind::boolean},
     Spec{"chunked", Kind::boolean},          Spec{"close", Kind::boolean},
     Spec{"events_per_write", Kind::count},   Spec{"tool_call", Kind::boolean},
+    Spec{"reject_stream_options", Kind::boolean},
 };
 
 std::string bad_value(std::string_view key, std::string_view value, std::string_view expected) {
@@ -160,6 +161,7 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
     if (n == 0) return bad_value(key, value, "an integer from 1 to " + std::to_string(kMaxCount));
     d.events_per_write = n;
   } else if (key == "tool_call") d.tool_call = b;
+  else if (key == "reject_stream_options") d.reject_stream_options = b;
   return std::nullopt;
 }
 

@@ -36,6 +36,9 @@ struct Directives {
   bool close = false;
   std::uint32_t events_per_write = 1;
   bool tool_call = false;
+  /// Behave like OpenAI-compatible servers that do not know stream_options: 422 when
+  /// the request carries the field.
+  bool reject_stream_options = false;
 };
 
 /// Applies `key=value&key=value` (query-string syntax: `+` is a space, `%XX` is decoded,

@@ -413,6 +413,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       const std::string message = "mock error " + std::to_string(d.status);
       co_return co_await respond(d.status, kJson, error_json(message, type, code), keep, &meta);
     }
+    if (d.reject_stream_options && cr.has_stream_options) {
+      // The shape of a pydantic "extra fields not permitted" answer (e.g. Mistral's API).
+      co_return co_await respond(
+          422, kJson,
+          R"({"object":"error","message":{"detail":[{"type":"extra_forbidden","loc":["body","stream_options"],"msg":"Extra inputs are not permitted"}]},"type":"invalid_request_error","param":null,"code":null})",
+          keep, &meta);
+    }
     if (!cr.valid()) {
       const auto opt = [](const std::string& s) {
         return s.empty() ? std::nullopt : std::optional<std::string_view>(s);

@@ -38,7 +38,9 @@ bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& e
 
 /// The body to send upstream: the client's bytes with "model" replaced by
 /// `upstream_model` and, for streams, stream_options.include_usage forced to true so
-/// usage is never lost. Everything else is byte-for-byte the client's.
-std::string upstream_body(const ChatRequest& req, std::string_view upstream_model);
+/// usage is never lost (unless `request_usage` is false: for servers that reject the
+/// field). Everything else is byte-for-byte the client's.
+std::string upstream_body(const ChatRequest& req, std::string_view upstream_model,
+                          bool request_usage = true);
 
 }  // namespace switchyard::api

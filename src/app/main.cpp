@@ -1,4 +1,5 @@
 // switchyard: OpenAI-compatible LLM routing gateway.
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -56,7 +57,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  // Operational logs go to stderr; stdout carries the "listening on" line (and, later,
+  // the access log).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("switchyard"));
+  auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") {
+    std::fprintf(stderr, "switchyard: unknown log level '%s'\n%s", log_level.c_str(), kUsage);
+    return 2;
+  }
+  spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
 
   if (!check_path.empty()) {

@@ -1,6 +1,6 @@
 // Test harness: starts the real switchyard binary and the bundled mock provider on
 // loopback ephemeral ports, and stops them when the test file ends.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -173,3 +173,28 @@ export function statusOf(raw) {
   const m = raw.match(/^HTTP\/1\.1 (\d{3})/);
   return m ? Number(m[1]) : 0;
 }
+
+// CA (basicConstraints CA:TRUE) and a leaf for DNS:localhost only, signed by the CA.
+// The leaf's CN is not a host name, so only the subjectAltName can match.
+export function makePki() {
+  const dir = tmpDir();
+  const f = (name) => path.join(dir, name);
+  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  ossl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
+    '-subj', '/CN=switchyard test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ossl('req', '-new', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'),
+    '-subj', '/CN=switchyard mock server');
+  writeFileSync(f('server.ext'), [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=DNS:localhost',
+  ].join('\n') + '\n');
+  ossl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
+    '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('server.ext'));
+  return { dir, ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
+}
+

@@ -2,38 +2,13 @@
 // openssl CLI, the mock serving HTTPS with a certificate for DNS:localhost only, and the
 // gateway's provider `tls: {verify, ca_file}` settings.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  chatBody, config, expectedText, post, readSse, startGateway, startMock, streamText, tmpDir,
+  chatBody, config, expectedText, makePki, post, readSse, startGateway, startMock, streamText,
 } from './harness.mjs';
-
-// CA (basicConstraints CA:TRUE) and a leaf for DNS:localhost only, signed by the CA.
-// The leaf's CN is not a host name, so only the subjectAltName can match.
-function makePki() {
-  const dir = tmpDir();
-  const f = (name) => path.join(dir, name);
-  const ossl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  ossl('req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
-    '-subj', '/CN=switchyard test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE',
-    '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  ossl('req', '-new', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'),
-    '-subj', '/CN=switchyard mock server');
-  writeFileSync(f('server.ext'), [
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature,keyEncipherment',
-    'extendedKeyUsage=serverAuth',
-    'subjectAltName=DNS:localhost',
-  ].join('\n') + '\n');
-  ossl('x509', '-req', '-in', f('server.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'),
-    '-CAcreateserial', '-out', f('server.pem'), '-days', '2', '-extfile', f('server.ext'));
-  return { dir, ca: f('ca.pem'), cert: f('server.pem'), key: f('server.key') };
-}
 
 // The mock serves HTTPS only, so its /mock/* endpoints are reached over TLS too. This
 // client keeps ONE connection open (made before the counters are reset), so reading the

@@ -639,6 +639,13 @@ std::string Url::host_header() const {
   return out;
 }
 
+const Tier* Routing::find_tier(std::string_view name) const {
+  for (const Tier& t : tiers) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
 const Model* Config::find_model(std::string_view name) const {
   for (const auto& m : models) {
     if (m.name == name) return &m;

@@ -102,8 +102,79 @@ enum class Strategy { score, fallback, weighted };
 struct Model {
   std::string name;
   Strategy strategy = Strategy::score;
-  Millis hedge_after{0};
+  Millis hedge_after{0};    ///< > 0: start a backup attempt if no response head by then
+  bool hedge_p95 = false;   ///< hedge_after_ms: p95 — use the deployment's own p95 TTFT
   std::vector<Deployment> deployments;
+};
+
+// --- routing (issue 4) ----------------------------------------------------------------
+
+/// Conditions of one task rule. Unset conditions are not checked. `match_all` false (the
+/// default, `match: any`) selects the task when any set condition holds; true (`match:
+/// all`) when every set condition holds.
+struct TaskMatch {
+  std::string regex;                    ///< RE2, over the last user message's text
+  std::optional<bool> tools;            ///< the request defines tools
+  std::int64_t min_prompt_tokens = 0;   ///< estimated prompt tokens >= this (0 = unset)
+  std::optional<bool> json_schema;      ///< response_format.type == "json_schema"
+  std::optional<bool> images;           ///< a message has an image content part
+  bool match_all = false;
+};
+
+struct Task {
+  std::string name;
+  double min_quality = 0;
+  TaskMatch when;
+};
+
+struct Weights {
+  double cost = 1.0;
+  double latency = 1.0;
+  double health = 1.0;
+  double headroom = 0.5;
+};
+
+/// A tier's partial override of Weights: only the keys it names.
+struct WeightOverride {
+  std::optional<double> cost, latency, health, headroom;
+  Weights apply(Weights w) const {
+    if (cost) w.cost = *cost;
+    if (latency) w.latency = *latency;
+    if (health) w.health = *health;
+    if (headroom) w.headroom = *headroom;
+    return w;
+  }
+};
+
+struct Retry {
+  int max_attempts = 3;        ///< attempts per request, all deployments together
+  Millis backoff{50};          ///< first backoff before retrying the same deployment
+  Millis max_backoff{2000};
+};
+
+struct Breaker {
+  int failures = 5;            ///< upstream-origin failures within window → open
+  Millis window{10000};
+  Millis cooldown{5000};       ///< first open period; grows (with jitter) on repeated trips
+};
+
+struct Tier {
+  std::string name;
+  double max_quality = 1.0;            ///< deployments above this quality are not used
+  std::vector<std::string> providers;  ///< allowed providers; empty = all
+  WeightOverride weights;
+};
+
+struct Routing {
+  std::string default_task = "general";
+  std::vector<Task> tasks;
+  Weights weights;
+  Retry retry;
+  Breaker breaker;
+  std::vector<Tier> tiers;
+  std::string default_tier = "standard";  ///< tier of requests that name none
+  double hedge_max_fraction = 0.1;        ///< at most this share of requests may hedge
+  const Tier* find_tier(std::string_view name) const;
 };
 
 struct Config {
@@ -111,6 +182,7 @@ struct Config {
   std::string admin_key;
   std::vector<Provider> providers;
   std::vector<Model> models;
+  Routing routing;
 
   const Model* find_model(std::string_view name) const;
 };

@@ -10,7 +10,7 @@ PKGS=(
   libboost1.81-dev libssl-dev openssl ca-certificates
   nlohmann-json3-dev libspdlog-dev libfmt-dev libyaml-cpp-dev
   prometheus-cpp-dev libgtest-dev googletest libgmock-dev libbenchmark-dev
-  curl wrk
+  libre2-dev curl wrk
 )
 
 # --bench adds what the benchmark scripts compare against (nginx as a plain proxy).

@@ -9,6 +9,7 @@
 
 #include "switchyard/app/gateway.hpp"
 #include "switchyard/config/config.hpp"
+#include "switchyard/router/classifier.hpp"
 #include "switchyard/version.hpp"
 
 namespace {
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
   if (!check_path.empty()) {
     try {
       auto cfg = switchyard::config::load_file(check_path);
+      switchyard::router::Classifier check_rules(cfg.routing);  // compiles the task regexes
       std::printf("%s: OK (%zu provider%s, %zu model%s)\n", check_path.c_str(),
                   cfg.providers.size(), cfg.providers.size() == 1 ? "" : "s", cfg.models.size(),
                   cfg.models.size() == 1 ? "" : "s");
@@ -101,6 +103,9 @@ int main(int argc, char** argv) {
   try {
     switchyard::app::Gateway gw(cfg);
     return gw.run();
+  } catch (const switchyard::config::ConfigError& e) {
+    std::fprintf(stderr, "%s: %s\n", config_path.c_str(), e.what());
+    return 2;
   } catch (const std::exception& e) {
     spdlog::error("switchyard: {}", e.what());
     return 1;

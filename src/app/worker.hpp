@@ -10,6 +10,9 @@
 
 #include "net/common.hpp"
 #include "switchyard/config/config.hpp"
+#include "switchyard/router/classifier.hpp"
+#include "switchyard/router/live_stats.hpp"
+#include "switchyard/router/scorer.hpp"
 #include "upstream/pool.hpp"
 
 namespace switchyard::http {
@@ -19,7 +22,8 @@ class Session;
 namespace switchyard::app {
 
 struct Worker {
-  Worker(std::shared_ptr<const config::Config> cfg, int index);
+  Worker(std::shared_ptr<const config::Config> cfg,
+         std::shared_ptr<const router::Classifier> classifier, int index);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -40,6 +44,9 @@ struct Worker {
   std::vector<std::unique_ptr<upstream::Pool>> pools;  // by provider index
   std::string models_json;  // GET /v1/models body, built once per snapshot
   std::mt19937_64 rng;
+  std::shared_ptr<const router::Classifier> classifier;  // immutable, shared by workers
+  router::LocalStats stats;                              // this worker's view
+  std::vector<router::DeploymentView> views;             // scratch for the scorer
 
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};  // requests being handled (read by the main thread)

@@ -151,15 +151,16 @@ bool read_bool(const YAML::Node& node, const std::string& path) {
   return *v;
 }
 
+/// `type_error` lets a field that also takes a keyword say so (hedge_after_ms: "p95").
 std::int64_t read_int(const YAML::Node& node, const std::string& path, std::int64_t lo,
-                      std::int64_t hi) {
-  std::string_view s = scalar_text(node, path, "expected an integer");
+                      std::int64_t hi, std::string_view type_error = "expected an integer") {
+  std::string_view s = scalar_text(node, path, type_error);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || end != s.data() + s.size() ||
       (ec != std::errc() && ec != std::errc::result_out_of_range)) {
-    fail(path, "expected an integer");
+    fail(path, type_error);
   }
   if (ec == std::errc::result_out_of_range) {
     if (s.front() == '-') fail(path, "must be >= " + std::to_string(lo));
@@ -207,6 +208,13 @@ void read_field(const Fields& f, std::string_view key, std::size_t& out, std::in
 }
 void read_field(const Fields& f, std::string_view key, double& out, double lo, double hi) {
   if (const auto* n = f.get(key)) out = read_number(*n, f.path_of(key), lo, hi);
+}
+void read_field(const Fields& f, std::string_view key, std::optional<double>& out, double lo,
+                double hi) {
+  if (const auto* n = f.get(key)) out = read_number(*n, f.path_of(key), lo, hi);
+}
+void read_field(const Fields& f, std::string_view key, std::optional<bool>& out) {
+  if (const auto* n = f.get(key)) out = read_bool(*n, f.path_of(key));
 }
 /// Durations: `key` is the file's name (ends in _ms); the value is > 0.
 void read_millis(const Fields& f, std::string_view key, Millis& out) {
@@ -432,11 +440,21 @@ void parse_headers(const YAML::Node& node, const std::string& path, Provider& pr
   }
 }
 
-bool is_provider_name(std::string_view s) {
-  // Appears as "provider/model" in x-switchyard-deployment and as a metrics label.
+/// Provider, task and tier names appear in response headers (x-switchyard-deployment is
+/// "provider/model", x-switchyard-route names the task), are matched against request headers
+/// and become metrics labels, so they are kept to a small, unambiguous alphabet.
+bool is_simple_name(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
+}
+
+constexpr std::string_view kSimpleNameRule = "must contain only letters, digits, '.', '_' and '-'";
+
+/// For names that are not read through required_name (defaults, mapping keys).
+void check_simple_name(const std::string& s, const std::string& path) {
+  if (s.empty()) fail(path, "must not be empty");
+  if (!is_simple_name(s)) fail(path, kSimpleNameRule);
 }
 
 Provider parse_provider(const YAML::Node& node, const std::string& path) {
@@ -445,9 +463,7 @@ Provider parse_provider(const YAML::Node& node, const std::string& path) {
                   "max_connections", "max_queue", "pool_idle_ms", "tls", "timeouts"});
   Provider p;
   p.name = required_name(f, "name");
-  if (!is_provider_name(p.name)) {
-    fail(f.path_of("name"), "must contain only letters, digits, '.', '_' and '-'");
-  }
+  if (!is_simple_name(p.name)) fail(f.path_of("name"), kSimpleNameRule);
   p.kind = parse_kind(required_string(f, "kind"), f.path_of("kind"));
   p.base_url = required_string(f, "base_url");
   p.url = parse_url(p.base_url, f.path_of("base_url"));
@@ -536,7 +552,8 @@ Deployment parse_deployment(const YAML::Node& node, const std::string& path, con
   read_field(f, "quality", d.quality, 0.0, 1.0);
   read_field(f, "weight", d.weight, 0.0, kInf);
   read_field(f, "max_rpm", d.max_rpm, 0, kMaxInt);
-  if (d.max_rpm != 0) fail(f.path_of("max_rpm"), "not supported yet");
+  // Parsed so the error can name the field, but not enforced yet: refuse rather than ignore.
+  if (d.max_rpm != 0) fail(f.path_of("max_rpm"), "a per-deployment RPM cap is not supported yet (use 0)");
   read_field(f, "context_window", d.context_window, 0, kMaxInt64);
   if (const auto* n = f.get("prefill")) d.prefill = parse_prefill(*n, f.path_of("prefill"));
   return d;
@@ -550,10 +567,17 @@ Model parse_model(const YAML::Node& node, const std::string& path, const Config&
     m.strategy = parse_strategy(read_string(*n, f.path_of("strategy")), f.path_of("strategy"));
   }
   if (const auto* n = f.get("hedge_after_ms")) {
-    // 0 = off, which is the only behaviour this release has.
-    const auto ms = read_int(*n, f.path_of("hedge_after_ms"), 0, kMaxMillis);
-    if (ms != 0) fail(f.path_of("hedge_after_ms"), "hedging is not supported yet");
-    m.hedge_after = Millis{ms};
+    // 0 = off. "p95" leaves hedge_after at 0 and lets the router use each deployment's own
+    // observed p95 time to first byte (response head) instead of one fixed delay.
+    constexpr std::string_view kExpected = "expected an integer or \"p95\"";
+    const std::string path = f.path_of("hedge_after_ms");
+    if (scalar_text(*n, path, kExpected) == "p95") {
+      m.hedge_p95 = true;
+    } else {
+      m.hedge_after = Millis{read_int(*n, path, 0, kMaxMillis, kExpected)};
+    }
+    // The router parses hedging but does not hedge yet: refuse rather than ignore.
+    if (m.hedge_p95 || m.hedge_after.count() != 0) fail(path, "hedging is not supported yet (use 0)");
   }
   const std::string deployments_path = f.path_of("deployments");
   const auto* list = f.get("deployments");
@@ -584,9 +608,190 @@ void parse_models(const YAML::Node& node, const std::string& path, Config& confi
   }
 }
 
+// --- admin ----------------------------------------------------------------------------------
+
+void parse_admin(const YAML::Node& node, const std::string& path, Config& config) {
+  const Fields f(node, path, {"key"});
+  read_field(f, "key", config.admin_key);
+  // Compared with the Authorization header byte for byte: a trailing newline from a secret
+  // file would lock every caller out without saying why.
+  if (has_control(config.admin_key, /*allow_tab=*/false)) {
+    fail(f.path_of("key"), "must not contain control characters");
+  }
+}
+
+// --- routing --------------------------------------------------------------------------------
+
+const std::vector<std::string_view> kWeightKeys = {"cost", "latency", "health", "headroom"};
+
+void parse_weights(const YAML::Node& node, const std::string& path, Weights& w) {
+  const Fields f(node, path, kWeightKeys);
+  read_field(f, "cost", w.cost, 0.0, kInf);
+  read_field(f, "latency", w.latency, 0.0, kInf);
+  read_field(f, "health", w.health, 0.0, kInf);
+  read_field(f, "headroom", w.headroom, 0.0, kInf);
+}
+
+void parse_weight_override(const YAML::Node& node, const std::string& path, WeightOverride& w) {
+  const Fields f(node, path, kWeightKeys);
+  read_field(f, "cost", w.cost, 0.0, kInf);
+  read_field(f, "latency", w.latency, 0.0, kInf);
+  read_field(f, "health", w.health, 0.0, kInf);
+  read_field(f, "headroom", w.headroom, 0.0, kInf);
+}
+
+TaskMatch parse_task_match(const YAML::Node& node, const std::string& path) {
+  const Fields f(node, path,
+                 {"regex", "tools", "min_prompt_tokens", "json_schema", "images", "match"});
+  TaskMatch m;
+  // The regex is compiled (RE2) by the classifier, which reports its own syntax errors; an
+  // empty one would match every request, which is never what a rule means.
+  read_field(f, "regex", m.regex);
+  if (f.get("regex") != nullptr && m.regex.empty()) fail(f.path_of("regex"), "must not be empty");
+  read_field(f, "tools", m.tools);
+  read_field(f, "min_prompt_tokens", m.min_prompt_tokens, 1, kMaxInt64);
+  read_field(f, "json_schema", m.json_schema);
+  read_field(f, "images", m.images);
+  if (const auto* n = f.get("match")) {
+    const std::string p = f.path_of("match");
+    const std::string text = read_string(*n, p);
+    if (text == "all") {
+      m.match_all = true;
+    } else if (text != "any") {
+      fail(p, "unknown match " + quoted(text) + " (expected any, all)");
+    }
+  }
+  // With no condition, `match: all` would hold for every request and `match: any` for none;
+  // either way the rule does not say what the user meant.
+  if (m.regex.empty() && !m.tools.has_value() && m.min_prompt_tokens == 0 &&
+      !m.json_schema.has_value() && !m.images.has_value()) {
+    fail(path, "needs at least one condition");
+  }
+  return m;
+}
+
+Task parse_task(const YAML::Node& node, const std::string& path) {
+  const Fields f(node, path, {"name", "min_quality", "when"});
+  Task t;
+  t.name = required_name(f, "name");
+  if (!is_simple_name(t.name)) fail(f.path_of("name"), kSimpleNameRule);
+  read_field(f, "min_quality", t.min_quality, 0.0, 1.0);
+  // Without `when` the task is only chosen by name: the x-switchyard-task header, or
+  // routing.default_task when the names are equal.
+  if (const auto* n = f.get("when")) t.when = parse_task_match(*n, f.path_of("when"));
+  return t;
+}
+
+void parse_tasks(const YAML::Node& node, const std::string& path, Routing& routing) {
+  if (!node.IsSequence()) fail(path, "expected a list");
+  for (std::size_t i = 0; i < node.size(); ++i) {
+    const std::string item_path = indexed(path, i);
+    Task t = parse_task(node[i], item_path);
+    for (const auto& other : routing.tasks) {
+      if (other.name == t.name) {
+        fail(join(item_path, "name"), "duplicate task name " + quoted(t.name));
+      }
+    }
+    routing.tasks.push_back(std::move(t));
+  }
+}
+
+void parse_retry(const YAML::Node& node, const std::string& path, Retry& r) {
+  const Fields f(node, path, {"max_attempts", "backoff_ms", "max_backoff_ms"});
+  read_field(f, "max_attempts", r.max_attempts, 1, 20);
+  // 0 is allowed here (unlike most durations): retry straight away.
+  std::int64_t backoff = r.backoff.count();
+  std::int64_t max_backoff = r.max_backoff.count();
+  read_field(f, "backoff_ms", backoff, 0, kMaxMillis);
+  read_field(f, "max_backoff_ms", max_backoff, 0, kMaxMillis);
+  if (max_backoff < backoff) {
+    // Blame the key the user wrote: with max_backoff_ms left out it is the default that
+    // backoff_ms overtook.
+    if (f.get("max_backoff_ms") != nullptr) {
+      fail(f.path_of("max_backoff_ms"), "must be >= backoff_ms");
+    }
+    fail(f.path_of("backoff_ms"),
+         "must be <= max_backoff_ms (" + std::to_string(max_backoff) + " when not given)");
+  }
+  r.backoff = Millis{backoff};
+  r.max_backoff = Millis{max_backoff};
+}
+
+void parse_breaker(const YAML::Node& node, const std::string& path, Breaker& b) {
+  const Fields f(node, path, {"failures", "window_ms", "cooldown_ms"});
+  read_field(f, "failures", b.failures, 1, kMaxInt);
+  read_millis(f, "window_ms", b.window);
+  read_millis(f, "cooldown_ms", b.cooldown);
+}
+
+Tier parse_tier(const std::string& name, const YAML::Node& node, const std::string& path,
+                const Config& config) {
+  const Fields f(node, path, {"max_quality", "providers", "weights"});
+  Tier t;
+  t.name = name;
+  read_field(f, "max_quality", t.max_quality, 0.0, 1.0);
+  if (const auto* list = f.get("providers")) {
+    const std::string list_path = f.path_of("providers");
+    if (!list->IsSequence()) fail(list_path, "expected a list");
+    // An empty list reads as "no provider", but the struct's empty means "all": refuse the
+    // ambiguity rather than pick one.
+    if (list->size() == 0) {
+      fail(list_path, "must not be empty (leave it out to allow every provider)");
+    }
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const std::string item_path = indexed(list_path, i);
+      std::string provider = read_string((*list)[i], item_path);
+      const bool known = std::any_of(config.providers.begin(), config.providers.end(),
+                                     [&](const Provider& p) { return p.name == provider; });
+      if (!known) fail(item_path, "unknown provider " + quoted(provider));
+      if (std::find(t.providers.begin(), t.providers.end(), provider) != t.providers.end()) {
+        fail(item_path, "duplicate provider " + quoted(provider));
+      }
+      t.providers.push_back(std::move(provider));
+    }
+  }
+  if (const auto* n = f.get("weights")) parse_weight_override(*n, f.path_of("weights"), t.weights);
+  return t;
+}
+
+void parse_tiers(const YAML::Node& node, const std::string& path, Routing& routing,
+                 const Config& config) {
+  if (!node.IsMap()) fail(path, "expected a mapping");
+  for (auto it = node.begin(); it != node.end(); ++it) {
+    if (!it->first.IsScalar()) fail(path, "keys must be strings");
+    const std::string& name = it->first.Scalar();
+    const std::string tier_path = join(path, name);
+    check_simple_name(name, tier_path);
+    if (routing.find_tier(name) != nullptr) fail(tier_path, "duplicate key");
+    routing.tiers.push_back(parse_tier(name, it->second, tier_path, config));
+  }
+}
+
+/// Runs after providers (tiers name providers).
+void parse_routing(const YAML::Node& node, const std::string& path, Config& config) {
+  const Fields f(node, path,
+                 {"default_task", "default_tier", "tasks", "weights", "retry", "breaker", "tiers",
+                  "hedge_max_fraction"});
+  Routing& r = config.routing;
+  read_field(f, "default_task", r.default_task);
+  check_simple_name(r.default_task, f.path_of("default_task"));
+  read_field(f, "default_tier", r.default_tier);
+  check_simple_name(r.default_tier, f.path_of("default_tier"));
+  if (const auto* n = f.get("tasks")) parse_tasks(*n, f.path_of("tasks"), r);
+  if (const auto* n = f.get("weights")) parse_weights(*n, f.path_of("weights"), r.weights);
+  if (const auto* n = f.get("retry")) parse_retry(*n, f.path_of("retry"), r.retry);
+  if (const auto* n = f.get("breaker")) parse_breaker(*n, f.path_of("breaker"), r.breaker);
+  if (const auto* n = f.get("tiers")) parse_tiers(*n, f.path_of("tiers"), r, config);
+  read_field(f, "hedge_max_fraction", r.hedge_max_fraction, 0.0, 1.0);
+  if (f.get("hedge_max_fraction") != nullptr) {
+    fail(f.path_of("hedge_max_fraction"), "hedging is not supported yet");
+  }
+}
+
 /// One entry per top-level key of the public format, in the order they are parsed
-/// (models resolve providers, so providers come first). `parse == nullptr` marks a section
-/// that is part of the format but not implemented yet: it is refused, never ignored.
+/// (models and routing.tiers resolve providers, so providers come first). `parse == nullptr`
+/// marks a section that is part of the format but not implemented yet: it is refused, never
+/// ignored.
 struct Section {
   std::string_view key;
   void (*parse)(const YAML::Node&, const std::string&, Config&);
@@ -594,10 +799,10 @@ struct Section {
 };
 constexpr std::array kSections = {
     Section{"server", &parse_server, ""},
-    Section{"admin", nullptr, ""},
+    Section{"admin", &parse_admin, ""},
     Section{"providers", &parse_providers, "at least one provider is required"},
     Section{"models", &parse_models, "at least one model is required"},
-    Section{"routing", nullptr, ""},
+    Section{"routing", &parse_routing, ""},
     Section{"keys", nullptr, ""},
     Section{"storage", nullptr, ""},
     Section{"cache", nullptr, ""},

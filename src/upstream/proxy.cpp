@@ -9,7 +9,10 @@
 #include "app/worker.hpp"
 #include "switchyard/api/chat_request.hpp"
 #include "switchyard/api/json_scan.hpp"
+#include "switchyard/router/classifier.hpp"
+#include "switchyard/router/health.hpp"
 #include "switchyard/router/plan.hpp"
+#include "switchyard/router/scorer.hpp"
 #include "switchyard/sse/sse_parser.hpp"
 #include "switchyard/version.hpp"
 
@@ -40,6 +43,9 @@ struct Outcome {
   std::string detail;
   std::optional<long> retry_after_s;
   bool rejected_stream_options = false;  // a 4xx that names the field we added
+  bool broke = false;        // done, but the stream ended with an error event
+  double ttfb_ms = -1;       // request written → response head, when measured
+  double tokens_per_s = -1;  // content events per second of a stream, when measured
   http::Response response;  // passthrough / context_length
 };
 
@@ -133,6 +139,8 @@ class ChatCall {
   int attempts_ = 0;
   std::vector<Outcome> failures_;
   Connection* current_ = nullptr;  // the upstream connection in use, for cancellation
+  std::string route_;              // x-switchyard-route
+  double ttfb_ms_ = -1;            // of the current attempt
 };
 
 Outcome client_gone_outcome() { return Outcome{}; }
@@ -145,6 +153,7 @@ void ChatCall::add_gateway_headers(Head& h, const config::Deployment& d,
   }
   h.set("x-switchyard-deployment", d.provider + "/" + d.model);
   h.set("x-switchyard-attempts", std::to_string(attempts_));
+  if (!route_.empty()) h.set("x-switchyard-route", route_);
 }
 
 net::awaitable<void> ChatCall::run() {
@@ -169,13 +178,117 @@ net::awaitable<void> ChatCall::run() {
       current_->stream.tcp().socket().cancel(ignored);
     }
   });
-  router::Plan plan = router::make_plan(*model);
+  const std::size_t model_index = static_cast<std::size_t>(model - cfg_.models.data());
+  const config::Routing& routing = cfg_.routing;
+
+  // Task (header or rules) → min_quality; tier (header) → narrowing and weights.
+  router::RequestFeatures features;
+  router::extract_features(chat_.body, chat_.prompt_tokens_estimate, worker_.classifier->needs(),
+                           features);
+  auto task_it = req_.find("x-switchyard-task");
+  const std::string_view task_header =
+      task_it == req_.end() ? std::string_view{} : std::string_view(task_it->value());
+  const router::Classifier::Result task = worker_.classifier->classify(task_header, features);
+  if (!task.ok) {
+    co_await session_.send_error(400,
+                                 "Unknown task in x-switchyard-task: `" +
+                                     std::string(task_header.substr(0, 64)) + "`.",
+                                 "invalid_request_error", "unknown_task");
+    co_return;
+  }
+  auto tier_it = req_.find("x-switchyard-tier");
+  const config::Tier* tier = nullptr;
+  if (tier_it != req_.end()) {
+    tier = routing.find_tier(tier_it->value());
+    if (!tier) {
+      co_await session_.send_error(400,
+                                   "Unknown tier in x-switchyard-tier: `" +
+                                       std::string(tier_it->value().substr(0, 64)) + "`.",
+                                   "invalid_request_error", "unknown_tier");
+      co_return;
+    }
+  } else {
+    tier = routing.find_tier(routing.default_tier);
+  }
+
+  const Clock::time_point started = Clock::now();
+  worker_.stats.views(model_index, started, worker_.views);
+  router::RankInput in;
+  in.model = model;
+  in.views = worker_.views;
+  in.min_quality = task.min_quality;
+  in.tier = tier;
+  in.weights = routing.weights;
+  in.prompt_tokens = chat_.prompt_tokens_estimate;
+  in.max_tokens = chat_.max_tokens;
+  const router::Ranking ranking = router::rank(in, worker_.rng);
+  route_ = router::explain_line(task.task, in, ranking);
+  if (ranking.allowed.empty()) {
+    bool all_context = !ranking.excluded.empty();
+    for (const auto& c : ranking.excluded) {
+      all_context = all_context && c.excluded_because == "prompt + max_tokens exceed context_window";
+    }
+    http::Response res{all_context ? bhttp::status::bad_request : bhttp::status::service_unavailable, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set("x-switchyard-route", route_);
+    res.body() = all_context
+        ? api::error_json("The prompt and max_tokens exceed the context window of every deployment of `" +
+                              model->name + "`.",
+                          "invalid_request_error", "context_length_exceeded", "messages")
+        : api::error_json("No deployment of `" + model->name + "` can serve task `" +
+                              std::string(task.task) + "`" + (tier ? " for tier `" + tier->name + "`" : "") + ".",
+                          "server_error", "no_route");
+    co_await session_.send(res);
+    co_return;
+  }
+
+  // Attempts: the ranked plan, then round again (with backoff) while the budget and the
+  // request's deadline allow. A deployment that answered 429 is not retried by this request.
+  Clock::duration longest_total{};
+  for (const auto& c : ranking.allowed) {
+    longest_total = std::max<Clock::duration>(
+        longest_total, cfg_.providers[model->deployments[c.index].provider_index].timeouts.total);
+  }
+  const Clock::time_point request_deadline = started + longest_total;
+  std::vector<int> tries(model->deployments.size(), 0);
+  std::vector<bool> shut(model->deployments.size(), false);  // rate-limited or too small
   const config::Deployment* context_failed = nullptr;
   std::optional<http::Response> context_error;
-  for (std::size_t idx : plan.deployments) {
+  std::size_t pos = 0;
+  int attempts_at_round_start = 0;
+  while (attempts_ < routing.retry.max_attempts) {
+    if (pos == ranking.allowed.size()) {
+      // A round in which no deployment would take an attempt (all shut, or refused by
+      // their breakers) ends the request instead of spinning.
+      if (attempts_ == attempts_at_round_start) break;
+      attempts_at_round_start = attempts_;
+      pos = 0;
+      bool any = false;
+      for (const auto& c : ranking.allowed) any = any || !shut[c.index];
+      if (!any) break;
+    }
+    const std::size_t idx = ranking.allowed[pos++].index;
     const config::Deployment& d = model->deployments[idx];
-    if (context_failed && !router::fits_after_context_error(*context_failed, d)) continue;
+    if (shut[idx]) continue;
+    if (context_failed && !router::fits_after_context_error(*context_failed, d)) {
+      shut[idx] = true;
+      continue;
+    }
+    if (tries[idx] > 0) {
+      const auto delay = router::backoff_delay(tries[idx] - 1, routing.retry, worker_.rng);
+      if (Clock::now() + delay >= request_deadline) break;
+      net::steady_timer pause(worker_.ioc);
+      pause.expires_after(delay);
+      auto [pec] = co_await pause.async_wait(use_nothrow);
+      (void)pec;
+      if (session_.client_gone()) co_return;
+    }
+    if (!worker_.stats.admit(model_index, idx, Clock::now())) {
+      continue;  // its breaker opened meanwhile, or another request holds the half-open probe
+    }
+    ++tries[idx];
     ++attempts_;
+    ttfb_ms_ = -1;
     Outcome o = co_await attempt(d, true);
     if (o.rejected_stream_options && !session_.client_gone()) {
       // Some OpenAI-compatible servers reject stream_options; we added it, so the
@@ -185,9 +298,19 @@ net::awaitable<void> ChatCall::run() {
       o = co_await attempt(d, false);
     }
     current_ = nullptr;
+    const Clock::time_point now = Clock::now();
     if (session_.client_gone()) {
+      worker_.stats.attempt_abandoned(model_index, idx, now);
       spdlog::debug("{} client went away during attempt {}", session_.request_id(), attempts_);
       co_return;
+    }
+    const bool failed = o.kind == Outcome::Kind::failover || o.broke;
+    const api::Origin origin = o.kind == Outcome::Kind::failover ? api::origin_of(o.err)
+                                                                 : api::Origin::upstream;
+    worker_.stats.attempt_finished(model_index, idx, now, !failed, origin, ttfb_ms_,
+                                   o.tokens_per_s);
+    if (o.retry_after_s) {
+      worker_.stats.retry_after(model_index, idx, now + std::chrono::seconds(*o.retry_after_s));
     }
     switch (o.kind) {
       case Outcome::Kind::done:
@@ -195,10 +318,12 @@ net::awaitable<void> ChatCall::run() {
       case Outcome::Kind::passthrough:
         o.response.set("x-switchyard-deployment", d.provider + "/" + d.model);
         o.response.set("x-switchyard-attempts", std::to_string(attempts_));
+        o.response.set("x-switchyard-route", route_);
         co_await session_.send(o.response);
         co_return;
       case Outcome::Kind::context_length:
         context_failed = &d;
+        shut[idx] = true;
         context_error = std::move(o.response);
         spdlog::debug("{} {}/{}: context_length_exceeded, trying a larger window",
                       session_.request_id(), d.provider, d.model);
@@ -206,6 +331,7 @@ net::awaitable<void> ChatCall::run() {
       case Outcome::Kind::failover:
         spdlog::debug("{} {}/{} failed over: {}", session_.request_id(), d.provider, d.model,
                       o.detail);
+        if (o.status == 429) shut[idx] = true;
         o.detail = d.provider + "/" + d.model + ": " + o.detail;
         failures_.push_back(std::move(o));
         break;
@@ -223,8 +349,15 @@ net::awaitable<void> ChatCall::run() {
 
 net::awaitable<void> ChatCall::send_final_error() {
   if (failures_.empty()) {
-    co_await session_.send_error(503, "No deployment can serve this request.", "server_error",
-                                 "no_route");
+    http::Response res{bhttp::status::service_unavailable, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::retry_after, "1");
+    if (!route_.empty()) res.set("x-switchyard-route", route_);
+    res.body() = api::error_json(
+        "No deployment can serve this request now: the circuit breakers of all candidates are "
+        "open.",
+        "server_error", "no_route");
+    co_await session_.send(res);
     co_return;
   }
   bool all_429 = true, all_timeout = true, all_overflow = true;
@@ -244,6 +377,7 @@ net::awaitable<void> ChatCall::send_final_error() {
   res.version(11);
   res.set(bhttp::field::content_type, "application/json");
   res.set("x-switchyard-attempts", std::to_string(attempts_));
+  if (!route_.empty()) res.set("x-switchyard-route", route_);
   if (all_429) {
     res.result(bhttp::status::too_many_requests);
     res.set(bhttp::field::retry_after, std::to_string(retry_after.value_or(1)));
@@ -341,7 +475,8 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
     current_ = conn.get();
     ++conn->requests;
 
-    Deadline head_dl = pick({Clock::now() + t.first_byte, Errc::first_byte_timeout},
+    const Clock::time_point sent_at = Clock::now();
+    Deadline head_dl = pick({sent_at + t.first_byte, Errc::first_byte_timeout},
                             {total_at, Errc::total_timeout});
     conn->stream.tcp().expires_at(head_dl.at);
     auto [wec, wn] = co_await conn->stream.visit(
@@ -356,7 +491,10 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
       });
       ec = hec;
     }
-    if (!ec) break;
+    if (!ec) {
+      ttfb_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
+      break;
+    }
     give_back(pool, std::move(conn), false);
     bool stale = ec == bhttp::error::end_of_stream || ec == net::error::eof ||
                  ec == net::error::connection_reset || ec == net::error::broken_pipe;
@@ -514,7 +652,8 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
   bool committed = false, done = false, finished = false;
   bool upstream_error = false;
   std::string upstream_error_msg;
-  std::size_t events = 0, skipped = 0;
+  std::size_t events = 0, skipped = 0, content_events = 0;
+  Clock::time_point first_content_at{}, last_content_at{};
   char buf[kReadChunk];
   error_code ec;
   Errc e = Errc::ok;
@@ -549,7 +688,11 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
         break;
       }
       ++events;
-      if (f.content) commit_now = true;
+      if (f.content) {
+        commit_now = true;
+        last_content_at = Clock::now();
+        if (content_events++ == 0) first_content_at = last_content_at;
+      }
       if (f.finish) finished = true;
       if (f.usage_only && !chat_.client_include_usage) continue;  // we asked, they did not
       if (!ev.event.empty()) {
@@ -640,7 +783,13 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
   reusable = reusable && parser.is_done() && parser.get().keep_alive();
   give_back(pool, std::move(conn), reusable);
   (void)events;
-  co_return Outcome{};
+  Outcome result;
+  result.broke = !done;
+  const double secs = std::chrono::duration<double>(last_content_at - first_content_at).count();
+  if (content_events >= 4 && secs > 0.001) {
+    result.tokens_per_s = static_cast<double>(content_events - 1) / secs;
+  }
+  co_return result;
 }
 
 }  // namespace

@@ -96,6 +96,13 @@ std::string with_provider_line(const std::string& line) {
 }
 /// kMinimal with a server section.
 std::string with_server(const std::string& body) { return "server:\n" + body + kMinimal; }
+/// kMinimal with a routing section; `body` is indented by the caller.
+std::string with_routing(const std::string& body) { return kMinimal + "routing:\n" + body; }
+/// A model whose only key besides name and deployments is `line`.
+std::string with_model_line(const std::string& line) {
+  return std::string(kProviders) + "models:\n  - name: m\n    " + line +
+         "\n    deployments: [{ provider: openai, model: x }]\n";
+}
 
 // --- A full valid file --------------------------------------------------------------------
 
@@ -200,6 +207,7 @@ models:
   EXPECT_EQ(m.name, "gpt-4o-mini");
   EXPECT_EQ(m.strategy, Strategy::fallback);
   EXPECT_EQ(m.hedge_after, 0ms);
+  EXPECT_FALSE(m.hedge_p95);
   ASSERT_EQ(m.deployments.size(), 2u);
   const Deployment& d = m.deployments[0];
   EXPECT_EQ(d.provider, "local");
@@ -265,6 +273,27 @@ TEST(ConfigParse, DefaultsWhenOnlyRequiredKeysAreGiven) {
   EXPECT_EQ(d.max_rpm, 0);
   EXPECT_EQ(d.context_window, 0);
   EXPECT_EQ(d.prefill, Prefill::auto_);
+  EXPECT_FALSE(c.models[0].hedge_p95);
+
+  EXPECT_EQ(c.admin_key, "");  // /admin/* off
+
+  const Routing& r = c.routing;
+  EXPECT_EQ(r.default_task, "general");
+  EXPECT_EQ(r.default_tier, "standard");
+  EXPECT_TRUE(r.tasks.empty());
+  EXPECT_DOUBLE_EQ(r.weights.cost, 1.0);
+  EXPECT_DOUBLE_EQ(r.weights.latency, 1.0);
+  EXPECT_DOUBLE_EQ(r.weights.health, 1.0);
+  EXPECT_DOUBLE_EQ(r.weights.headroom, 0.5);
+  EXPECT_EQ(r.retry.max_attempts, 3);
+  EXPECT_EQ(r.retry.backoff, 50ms);
+  EXPECT_EQ(r.retry.max_backoff, 2000ms);
+  EXPECT_EQ(r.breaker.failures, 5);
+  EXPECT_EQ(r.breaker.window, 10000ms);
+  EXPECT_EQ(r.breaker.cooldown, 5000ms);
+  EXPECT_TRUE(r.tiers.empty());
+  EXPECT_EQ(r.find_tier("standard"), nullptr);
+  EXPECT_DOUBLE_EQ(r.hedge_max_fraction, 0.1);
 }
 
 TEST(ConfigParse, ExplicitWorkersAndQueueAreKept) {
@@ -493,9 +522,6 @@ TEST(ConfigParse, ProviderReferenceDoesNotDependOnSectionOrder) {
 // --- Not supported yet --------------------------------------------------------------------
 
 TEST(ConfigErrors, UnsupportedSectionsAreRefusedNotIgnored) {
-  EXPECT_EQ(parse_error(kMinimal + "admin: { key: abc }\n"), "admin: not supported yet");
-  EXPECT_EQ(parse_error(kMinimal + "routing: { default_task: general }\n"),
-            "routing: not supported yet");
   EXPECT_EQ(parse_error(kMinimal + "keys: []\n"), "keys: not supported yet");
   EXPECT_EQ(parse_error(kMinimal + "storage: { redis: \"\" }\n"), "storage: not supported yet");
   EXPECT_EQ(parse_error(kMinimal + "cache: { enabled: false }\n"), "cache: not supported yet");
@@ -527,14 +553,429 @@ TEST(ConfigErrors, ApiVersionOnlyForAzure) {
             "providers[0].api_version: only for kind azure");
 }
 
-TEST(ConfigErrors, HedgingAndMaxRpmNotSupportedYet) {
-  const std::string hedged = std::string(kProviders) +
-                             "models:\n  - name: m\n    hedge_after_ms: 200\n"
-                             "    deployments: [{ provider: openai, model: x }]\n";
-  EXPECT_EQ(parse_error(hedged), "models[0].hedge_after_ms: hedging is not supported yet");
-  EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 60")),
-            "models[0].deployments[0].max_rpm: not supported yet");
+TEST(ConfigParse, HedgeAfterForms) {
+  const Config off = parse(with_model_line("hedge_after_ms: 0"));
+  EXPECT_EQ(off.models[0].hedge_after, 0ms);
+  EXPECT_FALSE(off.models[0].hedge_p95);
+  // Both forms parse, but hedging is not implemented yet: refused rather than ignored.
+  for (const char* on : {"200", "p95", "\"p95\""}) {
+    SCOPED_TRACE(on);
+    EXPECT_EQ(parse_error(with_model_line(std::string("hedge_after_ms: ") + on)),
+              "models[0].hedge_after_ms: hedging is not supported yet (use 0)");
+  }
+}
+
+TEST(ConfigErrors, HedgeAfterRejectsOtherForms) {
+  const std::string expected = "models[0].hedge_after_ms: expected an integer or \"p95\"";
+  for (const char* bad : {"p99", "P95", "1.5", "fast", "\"\"", "[200]", "{ p: 95 }", ""}) {
+    SCOPED_TRACE(bad);
+    EXPECT_EQ(parse_error(with_model_line(std::string("hedge_after_ms: ") + bad)), expected);
+  }
+  EXPECT_EQ(parse_error(with_model_line("hedge_after_ms: -1")),
+            "models[0].hedge_after_ms: must be >= 0");
+  EXPECT_EQ(parse_error(with_model_line("hedge_after_ms: 2147483648")),
+            "models[0].hedge_after_ms: must be <= 2147483647");
+}
+
+TEST(ConfigParse, MaxRpm) {
   EXPECT_EQ(parse(with_deployment_line("max_rpm: 0")).models[0].deployments[0].max_rpm, 0);
+  // Not enforced yet: a cap is refused rather than ignored.
+  EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 60")),
+            "models[0].deployments[0].max_rpm: a per-deployment RPM cap is not supported yet (use 0)");
+  EXPECT_EQ(parse_error(with_deployment_line("max_rpm: -1")),
+            "models[0].deployments[0].max_rpm: must be >= 0");
+  EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 2147483648")),
+            "models[0].deployments[0].max_rpm: must be <= 2147483647");
+  EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 1.5")),
+            "models[0].deployments[0].max_rpm: expected an integer");
+}
+
+// --- admin -------------------------------------------------------------------------------------
+
+TEST(ConfigParse, AdminKey) {
+  EXPECT_EQ(parse(kMinimal + "admin: { key: \"s3cret-token\" }\n").admin_key, "s3cret-token");
+  EXPECT_EQ(parse(kMinimal + "admin: { key: \"\" }\n").admin_key, "");  // /admin/* off
+  EXPECT_EQ(parse(kMinimal + "admin: {}\n").admin_key, "");
+  // Read as a string whatever it looks like.
+  EXPECT_EQ(parse(kMinimal + "admin: { key: 12345 }\n").admin_key, "12345");
+}
+
+TEST(ConfigParse, AdminKeyFromEnvironment) {
+  ScopedEnv key("SY_TEST_ADMIN", "from-env");
+  EXPECT_EQ(parse(interpolate_env(kMinimal + "admin:\n  key: \"${SY_TEST_ADMIN}\"\n")).admin_key,
+            "from-env");
+}
+
+TEST(ConfigErrors, AdminSection) {
+  EXPECT_EQ(parse_error(kMinimal + "admin: { token: abc }\n"),
+            "admin.token: unknown key (expected one of: key)");
+  EXPECT_EQ(parse_error(kMinimal + "admin: { key: [a] }\n"), "admin.key: expected a string");
+  EXPECT_EQ(parse_error(kMinimal + "admin: { key: ~ }\n"), "admin.key: expected a string");
+  EXPECT_EQ(parse_error(kMinimal + "admin: abc\n"), "admin: expected a mapping");
+  EXPECT_EQ(parse_error(kMinimal + "admin: { key: \"abc\\n\" }\n"),
+            "admin.key: must not contain control characters");
+}
+
+// --- routing -----------------------------------------------------------------------------------
+
+TEST(ConfigParse, FullRoutingSection) {
+  const Config c = parse(std::string(kProviders) + R"(
+  - name: local
+    kind: openai
+    base_url: http://127.0.0.1:8000/v1
+  - name: cheap
+    kind: openai
+    base_url: http://127.0.0.1:8001/v1
+)" + kModels + R"(
+routing:
+  default_task: chat
+  default_tier: free
+  tasks:
+    - name: code
+      min_quality: 0.8
+      when: { regex: "```|\\bdef |#include", tools: true }
+    - name: long
+      min_quality: 0.7
+      when: { min_prompt_tokens: 6000 }
+    - name: extract.v2
+      when:
+        json_schema: true
+        images: false
+        tools: false
+        match: all
+    - name: vision_1
+      min_quality: 0.5
+      when: { images: true, match: any }
+    - name: chat
+      min_quality: 0.25
+    - name: by-header-only
+      min_quality: 1
+  weights: { cost: 2.5, latency: 0, health: 3, headroom: 0.25 }
+  retry: { max_attempts: 20, backoff_ms: 0, max_backoff_ms: 0 }
+  breaker: { failures: 1, window_ms: 1, cooldown_ms: 250 }
+  tiers:
+    free:
+      max_quality: 0.7
+      providers: [cheap, local]
+      weights: { cost: 3.0 }
+    premium: { weights: { latency: 4, health: 0, headroom: 2 } }
+    standard: {}
+)");
+  const Routing& r = c.routing;
+  EXPECT_EQ(r.default_task, "chat");
+  EXPECT_EQ(r.default_tier, "free");
+
+  ASSERT_EQ(r.tasks.size(), 6u);
+  const Task& code = r.tasks[0];
+  EXPECT_EQ(code.name, "code");
+  EXPECT_DOUBLE_EQ(code.min_quality, 0.8);
+  EXPECT_EQ(code.when.regex, "```|\\bdef |#include");  // YAML "\\b" is the RE2 \b
+  EXPECT_EQ(code.when.tools, std::optional<bool>(true));
+  EXPECT_EQ(code.when.min_prompt_tokens, 0);
+  EXPECT_EQ(code.when.json_schema, std::nullopt);
+  EXPECT_EQ(code.when.images, std::nullopt);
+  EXPECT_FALSE(code.when.match_all);
+
+  const Task& long_task = r.tasks[1];
+  EXPECT_EQ(long_task.name, "long");
+  EXPECT_DOUBLE_EQ(long_task.min_quality, 0.7);
+  EXPECT_EQ(long_task.when.regex, "");
+  EXPECT_EQ(long_task.when.tools, std::nullopt);
+  EXPECT_EQ(long_task.when.min_prompt_tokens, 6000);
+  EXPECT_FALSE(long_task.when.match_all);
+
+  const Task& extract = r.tasks[2];
+  EXPECT_EQ(extract.name, "extract.v2");
+  EXPECT_DOUBLE_EQ(extract.min_quality, 0);  // default
+  EXPECT_EQ(extract.when.json_schema, std::optional<bool>(true));
+  EXPECT_EQ(extract.when.images, std::optional<bool>(false));
+  EXPECT_EQ(extract.when.tools, std::optional<bool>(false));
+  EXPECT_TRUE(extract.when.match_all);
+
+  EXPECT_EQ(r.tasks[3].name, "vision_1");
+  EXPECT_EQ(r.tasks[3].when.images, std::optional<bool>(true));
+  EXPECT_FALSE(r.tasks[3].when.match_all);
+
+  // A task named like default_task sets the default's min_quality; without `when` it has
+  // no conditions and is chosen only by name.
+  const Task& chat = r.tasks[4];
+  EXPECT_EQ(chat.name, "chat");
+  EXPECT_DOUBLE_EQ(chat.min_quality, 0.25);
+  EXPECT_EQ(chat.when.regex, "");
+  EXPECT_EQ(chat.when.tools, std::nullopt);
+  EXPECT_EQ(chat.when.min_prompt_tokens, 0);
+  EXPECT_EQ(chat.when.json_schema, std::nullopt);
+  EXPECT_EQ(chat.when.images, std::nullopt);
+  EXPECT_FALSE(chat.when.match_all);
+  EXPECT_DOUBLE_EQ(r.tasks[5].min_quality, 1.0);
+
+  EXPECT_DOUBLE_EQ(r.weights.cost, 2.5);
+  EXPECT_DOUBLE_EQ(r.weights.latency, 0);
+  EXPECT_DOUBLE_EQ(r.weights.health, 3);
+  EXPECT_DOUBLE_EQ(r.weights.headroom, 0.25);
+
+  EXPECT_EQ(r.retry.max_attempts, 20);
+  EXPECT_EQ(r.retry.backoff, 0ms);
+  EXPECT_EQ(r.retry.max_backoff, 0ms);
+  EXPECT_EQ(r.breaker.failures, 1);
+  EXPECT_EQ(r.breaker.window, 1ms);
+  EXPECT_EQ(r.breaker.cooldown, 250ms);
+
+  ASSERT_EQ(r.tiers.size(), 3u);
+  const Tier* free = r.find_tier("free");
+  ASSERT_NE(free, nullptr);
+  EXPECT_EQ(free, &r.tiers[0]);
+  EXPECT_EQ(free->name, "free");
+  EXPECT_DOUBLE_EQ(free->max_quality, 0.7);
+  EXPECT_EQ(free->providers, (std::vector<std::string>{"cheap", "local"}));
+  EXPECT_EQ(free->weights.cost, std::optional<double>(3.0));
+  EXPECT_EQ(free->weights.latency, std::nullopt);
+  EXPECT_EQ(free->weights.health, std::nullopt);
+  EXPECT_EQ(free->weights.headroom, std::nullopt);
+  const Weights free_w = free->weights.apply(r.weights);
+  EXPECT_DOUBLE_EQ(free_w.cost, 3.0);
+  EXPECT_DOUBLE_EQ(free_w.latency, 0);
+  EXPECT_DOUBLE_EQ(free_w.health, 3);
+  EXPECT_DOUBLE_EQ(free_w.headroom, 0.25);
+
+  const Tier* premium = r.find_tier("premium");
+  ASSERT_NE(premium, nullptr);
+  EXPECT_DOUBLE_EQ(premium->max_quality, 1.0);  // default
+  EXPECT_TRUE(premium->providers.empty());      // all providers
+  EXPECT_EQ(premium->weights.cost, std::nullopt);
+  EXPECT_EQ(premium->weights.latency, std::optional<double>(4));
+  EXPECT_EQ(premium->weights.health, std::optional<double>(0));
+  EXPECT_EQ(premium->weights.headroom, std::optional<double>(2));
+
+  const Tier* standard = r.find_tier("standard");
+  ASSERT_NE(standard, nullptr);
+  EXPECT_DOUBLE_EQ(standard->max_quality, 1.0);
+  EXPECT_TRUE(standard->providers.empty());
+  EXPECT_FALSE(standard->weights.cost || standard->weights.latency || standard->weights.health ||
+               standard->weights.headroom);
+  EXPECT_EQ(r.find_tier("gold"), nullptr);
+
+  EXPECT_DOUBLE_EQ(r.hedge_max_fraction, 0.1);
+}
+
+TEST(ConfigParse, PartialRoutingKeepsOtherDefaults) {
+  const Config c =
+      parse(with_routing("  weights: { headroom: 2 }\n  retry: { backoff_ms: 100 }\n"));
+  EXPECT_DOUBLE_EQ(c.routing.weights.cost, 1.0);
+  EXPECT_DOUBLE_EQ(c.routing.weights.headroom, 2.0);
+  EXPECT_EQ(c.routing.retry.max_attempts, 3);
+  EXPECT_EQ(c.routing.retry.backoff, 100ms);
+  EXPECT_EQ(c.routing.retry.max_backoff, 2000ms);
+  EXPECT_EQ(c.routing.breaker.failures, 5);
+  EXPECT_EQ(c.routing.default_task, "general");
+  EXPECT_DOUBLE_EQ(c.routing.hedge_max_fraction, 0.1);
+  // An empty section and an empty task list are the defaults.
+  EXPECT_TRUE(parse(kMinimal + "routing: {}\n").routing.tasks.empty());
+  EXPECT_TRUE(parse(with_routing("  tasks: []\n  tiers: {}\n")).routing.tiers.empty());
+  // Hedging is not implemented yet: the key is refused rather than ignored.
+  EXPECT_EQ(parse_error(with_routing("  hedge_max_fraction: 0.5\n")),
+            "routing.hedge_max_fraction: hedging is not supported yet");
+}
+
+TEST(ConfigParse, RoutingCanComeBeforeProviders) {
+  // Tiers resolve provider names; the order of sections in the file does not matter.
+  const Config c = parse("routing:\n  tiers: { free: { providers: [openai] } }\n" + kMinimal);
+  ASSERT_EQ(c.routing.tiers.size(), 1u);
+  EXPECT_EQ(c.routing.tiers[0].providers, (std::vector<std::string>{"openai"}));
+}
+
+TEST(ConfigErrors, RoutingUnknownKeys) {
+  EXPECT_EQ(parse_error(with_routing("  default: chat\n")),
+            "routing.default: unknown key (expected one of: default_task, default_tier, tasks, "
+            "weights, retry, breaker, tiers, hedge_max_fraction)");
+  EXPECT_EQ(parse_error(with_routing("  weights: { price: 1 }\n")),
+            "routing.weights.price: unknown key (expected one of: cost, latency, health, "
+            "headroom)");
+  EXPECT_EQ(parse_error(with_routing("  retry: { attempts: 2 }\n")),
+            "routing.retry.attempts: unknown key (expected one of: max_attempts, backoff_ms, "
+            "max_backoff_ms)");
+  EXPECT_EQ(parse_error(with_routing("  breaker: { threshold: 2 }\n")),
+            "routing.breaker.threshold: unknown key (expected one of: failures, window_ms, "
+            "cooldown_ms)");
+  EXPECT_EQ(
+      parse_error(with_routing("  tasks: [{ name: a, priority: 1, when: { tools: true } }]\n")),
+      "routing.tasks[0].priority: unknown key (expected one of: name, min_quality, when)");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { model: x } }]\n")),
+            "routing.tasks[0].when.model: unknown key (expected one of: regex, tools, "
+            "min_prompt_tokens, json_schema, images, match)");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { max_cost: 1 } }\n")),
+            "routing.tiers.free.max_cost: unknown key (expected one of: max_quality, providers, "
+            "weights)");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { weights: { speed: 1 } } }\n")),
+            "routing.tiers.free.weights.speed: unknown key (expected one of: cost, latency, "
+            "health, headroom)");
+  EXPECT_EQ(parse_error(with_routing("  retry: { max_attempts: 2, max_attempts: 3 }\n")),
+            "routing.retry.max_attempts: duplicate key");
+}
+
+TEST(ConfigErrors, RoutingTypes) {
+  EXPECT_EQ(parse_error(kMinimal + "routing: [a]\n"), "routing: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  default_task: [a]\n")),
+            "routing.default_task: expected a string");
+  EXPECT_EQ(parse_error(with_routing("  tasks: { name: a }\n")), "routing.tasks: expected a list");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [code]\n")), "routing.tasks[0]: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, min_quality: high }]\n")),
+            "routing.tasks[0].min_quality: expected a number");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: [tools] }]\n")),
+            "routing.tasks[0].when: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { tools: yes } }]\n")),
+            "routing.tasks[0].when.tools: expected a boolean");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { json_schema: 1 } }]\n")),
+            "routing.tasks[0].when.json_schema: expected a boolean");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { images: \"\" } }]\n")),
+            "routing.tasks[0].when.images: expected a boolean");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { min_prompt_tokens: 1e3 } }]\n")),
+            "routing.tasks[0].when.min_prompt_tokens: expected an integer");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { regex: [a] } }]\n")),
+            "routing.tasks[0].when.regex: expected a string");
+  EXPECT_EQ(parse_error(with_routing("  weights: { cost: cheap }\n")),
+            "routing.weights.cost: expected a number");
+  EXPECT_EQ(parse_error(with_routing("  weights: 1\n")), "routing.weights: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  retry: { backoff_ms: 1.5 }\n")),
+            "routing.retry.backoff_ms: expected an integer");
+  EXPECT_EQ(parse_error(with_routing("  breaker: { window_ms: 10s }\n")),
+            "routing.breaker.window_ms: expected an integer");
+  EXPECT_EQ(parse_error(with_routing("  tiers: [free]\n")), "routing.tiers: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: 1 }\n")),
+            "routing.tiers.free: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { providers: openai } }\n")),
+            "routing.tiers.free.providers: expected a list");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { providers: [[openai]] } }\n")),
+            "routing.tiers.free.providers[0]: expected a string");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { weights: { cost: x } } }\n")),
+            "routing.tiers.free.weights.cost: expected a number");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { max_quality: x } }\n")),
+            "routing.tiers.free.max_quality: expected a number");
+  EXPECT_EQ(parse_error(with_routing("  hedge_max_fraction: lots\n")),
+            "routing.hedge_max_fraction: expected a number");
+}
+
+TEST(ConfigErrors, RoutingRanges) {
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, min_quality: 1.01 }]\n")),
+            "routing.tasks[0].min_quality: must be <= 1");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, min_quality: -0.5 }]\n")),
+            "routing.tasks[0].min_quality: must be >= 0");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { min_prompt_tokens: 0 } }]\n")),
+            "routing.tasks[0].when.min_prompt_tokens: must be >= 1");
+  EXPECT_EQ(parse_error(with_routing("  weights: { latency: -1 }\n")),
+            "routing.weights.latency: must be >= 0");
+  EXPECT_EQ(parse_error(with_routing("  weights: { headroom: .inf }\n")),
+            "routing.weights.headroom: expected a number");
+  EXPECT_EQ(parse_error(with_routing("  retry: { max_attempts: 0 }\n")),
+            "routing.retry.max_attempts: must be >= 1");
+  EXPECT_EQ(parse_error(with_routing("  retry: { max_attempts: 21 }\n")),
+            "routing.retry.max_attempts: must be <= 20");
+  EXPECT_EQ(parse_error(with_routing("  retry: { backoff_ms: -1 }\n")),
+            "routing.retry.backoff_ms: must be >= 0");
+  EXPECT_EQ(parse_error(with_routing("  retry: { max_backoff_ms: -1 }\n")),
+            "routing.retry.max_backoff_ms: must be >= 0");
+  EXPECT_EQ(parse_error(with_routing("  breaker: { failures: 0 }\n")),
+            "routing.breaker.failures: must be >= 1");
+  EXPECT_EQ(parse_error(with_routing("  breaker: { window_ms: 0 }\n")),
+            "routing.breaker.window_ms: must be >= 1");
+  EXPECT_EQ(parse_error(with_routing("  breaker: { cooldown_ms: 0 }\n")),
+            "routing.breaker.cooldown_ms: must be >= 1");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { max_quality: 2 } }\n")),
+            "routing.tiers.free.max_quality: must be <= 1");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { weights: { health: -0.1 } } }\n")),
+            "routing.tiers.free.weights.health: must be >= 0");
+  EXPECT_EQ(parse_error(with_routing("  hedge_max_fraction: 1.5\n")),
+            "routing.hedge_max_fraction: must be <= 1");
+  EXPECT_EQ(parse_error(with_routing("  hedge_max_fraction: -0.1\n")),
+            "routing.hedge_max_fraction: must be >= 0");
+}
+
+TEST(ConfigErrors, RetryMaxBackoffBelowBackoff) {
+  EXPECT_EQ(parse_error(with_routing("  retry: { backoff_ms: 500, max_backoff_ms: 100 }\n")),
+            "routing.retry.max_backoff_ms: must be >= backoff_ms");
+  EXPECT_EQ(parse_error(with_routing("  retry: { max_backoff_ms: 10 }\n")),
+            "routing.retry.max_backoff_ms: must be >= backoff_ms");
+  // Only backoff_ms given: it is the default max_backoff_ms it went past.
+  EXPECT_EQ(parse_error(with_routing("  retry: { backoff_ms: 3000 }\n")),
+            "routing.retry.backoff_ms: must be <= max_backoff_ms (2000 when not given)");
+  const Config equal = parse(with_routing("  retry: { backoff_ms: 700, max_backoff_ms: 700 }\n"));
+  EXPECT_EQ(equal.routing.retry.backoff, 700ms);
+  EXPECT_EQ(equal.routing.retry.max_backoff, 700ms);
+}
+
+TEST(ConfigErrors, TaskNames) {
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ min_quality: 0.5, when: { tools: true } }]\n")),
+            "routing.tasks[0].name: is required");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: \"\", when: { tools: true } }]\n")),
+            "routing.tasks[0].name: must not be empty");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: \"my task\", when: { tools: true } }]\n")),
+            "routing.tasks[0].name: must contain only letters, digits, '.', '_' and '-'");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a/b, when: { tools: true } }]\n")),
+            "routing.tasks[0].name: must contain only letters, digits, '.', '_' and '-'");
+  EXPECT_EQ(parse_error(with_routing("  tasks:\n"
+                                     "    - { name: code, when: { tools: true } }\n"
+                                     "    - { name: code, when: { images: true } }\n")),
+            "routing.tasks[1].name: duplicate task name \"code\"");
+  EXPECT_EQ(parse_error(with_routing("  default_task: \"\"\n")),
+            "routing.default_task: must not be empty");
+  EXPECT_EQ(parse_error(with_routing("  default_task: \"a b\"\n")),
+            "routing.default_task: must contain only letters, digits, '.', '_' and '-'");
+  EXPECT_EQ(parse_error(with_routing("  default_tier: \"\"\n")),
+            "routing.default_tier: must not be empty");
+  EXPECT_EQ(parse_error(with_routing("  default_tier: \"gold!\"\n")),
+            "routing.default_tier: must contain only letters, digits, '.', '_' and '-'");
+}
+
+TEST(ConfigErrors, TaskWhen) {
+  EXPECT_EQ(parse_error(with_routing("  tasks:\n"
+                                     "    - { name: a, when: { tools: true } }\n"
+                                     "    - { name: b, when: {} }\n")),
+            "routing.tasks[1].when: needs at least one condition");
+  // `match` alone is not a condition.
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { match: all } }]\n")),
+            "routing.tasks[0].when: needs at least one condition");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: }]\n")),
+            "routing.tasks[0].when: expected a mapping");
+  EXPECT_EQ(parse_error(with_routing("  tasks: [{ name: a, when: { regex: \"\" } }]\n")),
+            "routing.tasks[0].when.regex: must not be empty");
+  EXPECT_EQ(
+      parse_error(with_routing("  tasks: [{ name: a, when: { tools: true, match: both } }]\n")),
+      "routing.tasks[0].when.match: unknown match \"both\" (expected any, all)");
+  EXPECT_EQ(
+      parse_error(with_routing("  tasks: [{ name: a, when: { tools: true, match: ALL } }]\n")),
+      "routing.tasks[0].when.match: unknown match \"ALL\" (expected any, all)");
+  EXPECT_EQ(
+      parse_error(with_routing("  tasks: [{ name: a, when: { tools: true, match: [all] } }]\n")),
+      "routing.tasks[0].when.match: expected a string");
+  // The regex is not compiled here: RE2 syntax errors are the classifier's to report.
+  const Config c = parse(with_routing("  tasks: [{ name: a, when: { regex: \"(unclosed\" } }]\n"));
+  EXPECT_EQ(c.routing.tasks[0].when.regex, "(unclosed");
+  // A false condition is still a condition.
+  const Config f = parse(with_routing("  tasks: [{ name: a, when: { tools: false } }]\n"));
+  EXPECT_EQ(f.routing.tasks[0].when.tools, std::optional<bool>(false));
+}
+
+TEST(ConfigErrors, TierProviders) {
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { providers: [openai, x] } }\n")),
+            "routing.tiers.free.providers[1]: unknown provider \"x\"");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { providers: [x] } }\n")),
+            "routing.tiers.free.providers[0]: unknown provider \"x\"");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { providers: [openai, openai] } }\n")),
+            "routing.tiers.free.providers[1]: duplicate provider \"openai\"");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: { providers: [] } }\n")),
+            "routing.tiers.free.providers: must not be empty (leave it out to allow every "
+            "provider)");
+}
+
+TEST(ConfigErrors, TierNames) {
+  EXPECT_EQ(parse_error(with_routing("  tiers: { \"free tier\": {} }\n")),
+            "routing.tiers.free tier: must contain only letters, digits, '.', '_' and '-'");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { \"\": {} }\n")),
+            "routing.tiers.: must not be empty");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { free: {}, free: { max_quality: 0.5 } }\n")),
+            "routing.tiers.free: duplicate key");
+  EXPECT_EQ(parse_error(with_routing("  tiers: { [a]: {} }\n")),
+            "routing.tiers: keys must be strings");
 }
 
 TEST(ConfigErrors, Strategy) {

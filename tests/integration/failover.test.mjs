@@ -24,6 +24,7 @@ before(async () => {
       slow_head: [s('a?latency_ms=1500'), good],
       first_token: [s('a?first_token_ms=1500'), good],
       s429: [d('a?status=429&retry_after=7'), good],
+      s429_stream: [d('a?status=429&retry_after=7'), good],
       s500: [d('a?status=500'), good],
       s503: [d('a?status=503'), good],
       s529: [d('a?status=529'), good],
@@ -67,10 +68,14 @@ async function expectFailover(model, { stream = false, attempts = 2 } = {}) {
 }
 
 describe('failover before the commit point is invisible', () => {
-  for (const model of ['connect', 'head_timeout', 'slow_head', 's429', 's500', 's503', 's529', 's408', 'reset_head']) {
+  for (const model of ['connect', 'head_timeout', 'slow_head', 's500', 's503', 's529', 's408', 'reset_head']) {
     test(`${model} (non-stream)`, () => expectFailover(model));
     test(`${model} (stream)`, () => expectFailover(model, { stream: true }));
   }
+  // A 429 with Retry-After also keeps that deployment out of later plans, so each variant
+  // gets a model of its own.
+  test('s429 (non-stream)', () => expectFailover('s429'));
+  test('s429 (stream)', () => expectFailover('s429_stream', { stream: true }));
   test('200 with a body that is not JSON', () => expectFailover('bad_json'));
   test('200 stream whose only event is not JSON', () => expectFailover('bad_json', { stream: true }));
   test('200 with an empty body', () => expectFailover('empty'));
@@ -161,7 +166,9 @@ describe('when every attempt fails', () => {
     assert.equal(res.status, 502);
     const j = await res.json();
     assert.equal(j.error.type, 'upstream_error');
-    assert.equal(res.headers.get('x-switchyard-attempts'), '2');
+    // Two deployments, routing.retry.max_attempts 3 (default): the third attempt goes
+    // back to the first deployment after a backoff.
+    assert.equal(res.headers.get('x-switchyard-attempts'), '3');
     assert.ok(!JSON.stringify(j).includes('sk-upstream-secret'));
   });
   test('504 when they all timed out', async () => {

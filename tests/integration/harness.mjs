@@ -85,7 +85,7 @@ export async function startGateway(yaml, { env = {}, args = [] } = {}) {
 
 // A minimal config: one provider `mock` at mockUrl and the given models.
 // models: { name: [ 'upstream-model?directives', ... ] } or full deployment objects.
-export function config({ providers, models, server = {} }) {
+export function config({ providers, models, server = {}, routing, admin, strategy = 'fallback' }) {
   const lines = ['server:', `  listen: "127.0.0.1:0"`, `  workers: ${server.workers ?? 2}`];
   for (const [k, v] of Object.entries(server)) if (k !== 'workers') lines.push(`  ${k}: ${JSON.stringify(v)}`);
   lines.push('providers:');
@@ -101,12 +101,15 @@ export function config({ providers, models, server = {} }) {
   }
   lines.push('models:');
   for (const [name, deps] of Object.entries(models)) {
-    lines.push(`  - name: ${JSON.stringify(name)}`, `    strategy: fallback`, `    deployments:`);
+    const strat = typeof strategy === 'string' ? strategy : (strategy[name] || 'fallback');
+    lines.push(`  - name: ${JSON.stringify(name)}`, `    strategy: ${strat}`, `    deployments:`);
     for (const d of deps) {
       const dep = typeof d === 'string' ? { provider: providers[0].name, model: d } : d;
       lines.push(`      - ${JSON.stringify(dep)}`);
     }
   }
+  if (routing) lines.push(`routing: ${JSON.stringify(routing)}`);
+  if (admin) lines.push(`admin: ${JSON.stringify(admin)}`);
   return lines.join('\n') + '\n';
 }
 

@@ -171,7 +171,8 @@ describe('errors are typed SDK errors', () => {
     assert.ok(e instanceof OpenAI.InternalServerError, e.constructor.name);
     assert.equal(e.status, 502);
     assert.equal(e.type, 'upstream_error');
-    assert.equal(e.headers.get('x-switchyard-attempts'), '2');
+    // Two deployments, three attempts (routing.retry.max_attempts defaults to 3).
+    assert.equal(e.headers.get('x-switchyard-attempts'), '3');
   });
 
   test('stream broken mid-way: iterating throws an APIError, not a silent end', async () => {

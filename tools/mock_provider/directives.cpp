@@ -84,6 +84,7 @@ constexpr std::array kSpecs{
     Spec{"chunked", Kind::boolean},          Spec{"close", Kind::boolean},
     Spec{"events_per_write", Kind::count},   Spec{"tool_call", Kind::boolean},
     Spec{"reject_stream_options", Kind::boolean},
+    Spec{"fail_until_ms", Kind::string},
 };
 
 std::string bad_value(std::string_view key, std::string_view value, std::string_view expected) {
@@ -162,6 +163,15 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
     d.events_per_write = n;
   } else if (key == "tool_call") d.tool_call = b;
   else if (key == "reject_stream_options") d.reject_stream_options = b;
+  else if (key == "fail_until_ms") {
+    std::uint64_t v = 0;
+    if (value.empty() || value.size() > 16) return bad_value(key, value, "a Unix time in milliseconds");
+    for (char c : value) {
+      if (c < '0' || c > '9') return bad_value(key, value, "a Unix time in milliseconds");
+      v = v * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    d.fail_until_ms = v;
+  }
   return std::nullopt;
 }
 

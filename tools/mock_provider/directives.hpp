@@ -39,6 +39,9 @@ struct Directives {
   /// Behave like OpenAI-compatible servers that do not know stream_options: 422 when
   /// the request carries the field.
   bool reject_stream_options = false;
+  /// Fail (with `status`, default 500) while the wall clock is before this Unix time in
+  /// milliseconds, then answer normally: a provider outage that ends by itself.
+  std::optional<std::uint64_t> fail_until_ms;
 };
 
 /// Applies `key=value&key=value` (query-string syntax: `+` is a space, `%XX` is decoded,

@@ -403,15 +403,23 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       stream_done_ = alive;
       co_return alive ? Next::close : Next::abort;
     }
-    if (d.status != 0) {
-      const ErrorShape shape = default_error_shape(d.status);
+    unsigned status = d.status;
+    if (d.fail_until_ms) {
+      const auto now_ms = static_cast<std::uint64_t>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(
+              std::chrono::system_clock::now().time_since_epoch())
+              .count());
+      status = now_ms < *d.fail_until_ms ? (status != 0 ? status : 500u) : 0u;
+    }
+    if (status != 0) {
+      const ErrorShape shape = default_error_shape(status);
       std::optional<std::string_view> code = shape.code;
       if (d.error_code) {
         code = d.error_code->empty() ? std::nullopt : std::optional<std::string_view>(*d.error_code);
       }
       const std::string_view type = d.error_type ? std::string_view(*d.error_type) : shape.type;
-      const std::string message = "mock error " + std::to_string(d.status);
-      co_return co_await respond(d.status, kJson, error_json(message, type, code), keep, &meta);
+      const std::string message = "mock error " + std::to_string(status);
+      co_return co_await respond(status, kJson, error_json(message, type, code), keep, &meta);
     }
     if (d.reject_stream_options && cr.has_stream_options) {
       // The shape of a pydantic "extra fields not permitted" answer (e.g. Mistral's API).

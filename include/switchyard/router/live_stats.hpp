@@ -1,0 +1,68 @@
+#pragma once
+// Live statistics of each model's deployments as one worker sees them: EWMA time to first
+// byte, EWMA output tokens per second, recent success/failure (upstream- and local-origin
+// kept apart), in-flight attempts and the provider's Retry-After window. Owned and touched
+// by one worker thread only, so the request path takes no lock.
+//
+// Each worker also runs its own circuit breaker per deployment, fed by the outcomes it
+// sees. Merging the workers' views into one snapshot (so one breaker trips for the whole
+// process) is the next step (issue 4).
+
+#include <chrono>
+#include <cstddef>
+#include <random>
+#include <vector>
+
+#include "switchyard/api/errors.hpp"
+#include "switchyard/config/config.hpp"
+#include "switchyard/router/health.hpp"
+#include "switchyard/router/scorer.hpp"
+
+namespace switchyard::router {
+
+class LocalStats {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// Weight of a new sample in the moving averages.
+  static constexpr double kAlpha = 0.2;
+
+  /// `rng` (the worker's) jitters the breakers' cooldowns; it must outlive this object.
+  LocalStats(const config::Config& cfg, std::mt19937_64& rng);
+
+  /// Asks the deployment's breaker for admission (takes the half-open probe slot when
+  /// that is what is left). false: do not send; nothing to report.
+  bool admit(std::size_t model, std::size_t deployment, Clock::time_point now);
+  /// One finished attempt (after admit() said yes). ttfb_ms / tokens_per_s < 0: not measured.
+  void attempt_finished(std::size_t model, std::size_t deployment, Clock::time_point now,
+                        bool ok, api::Origin origin, double ttfb_ms, double tokens_per_s);
+  /// The attempt admit() let through ended before it said anything about the deployment
+  /// (e.g. the client left).
+  void attempt_abandoned(std::size_t model, std::size_t deployment, Clock::time_point now);
+  /// The provider asked us to stay away until `until`.
+  void retry_after(std::size_t model, std::size_t deployment, Clock::time_point until);
+
+  /// The scorer's view of every deployment of `model` at `now`.
+  void views(std::size_t model, Clock::time_point now, std::vector<DeploymentView>& out) const;
+
+  int in_flight(std::size_t model, std::size_t deployment) const {
+    return slots_[model][deployment].in_flight;
+  }
+  const CircuitBreaker& breaker(std::size_t model, std::size_t deployment) const {
+    return slots_[model][deployment].breaker;
+  }
+
+ private:
+  struct Slot {
+    Slot(const config::Breaker& b, std::mt19937_64& rng) : outcomes(b.window), breaker(b, rng) {}
+    SlidingWindow outcomes;
+    CircuitBreaker breaker;
+    double ewma_ttfb_ms = -1;
+    double ewma_tps = -1;
+    int in_flight = 0;
+    Clock::time_point retry_until{};
+  };
+  std::vector<std::vector<Slot>> slots_;  // [model][deployment]
+};
+
+}  // namespace switchyard::router

@@ -350,6 +350,38 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_await upstream::handle_chat(*this, req);
     co_return;
   }
+  if (path.substr(0, 7) == "/admin/") {
+    const std::string& key = worker_.cfg->admin_key;
+    if (key.empty()) {
+      co_await send_error(404, "The admin API is off (no admin.key configured).",
+                          "invalid_request_error", "unknown_url");
+      co_return;
+    }
+    auto auth = req.find(bhttp::field::authorization);
+    std::string_view given;
+    if (auth != req.end()) given = std::string_view(auth->value().data(), auth->value().size());
+    const std::string expected = "Bearer " + key;
+    // Constant-time comparison: the admin key must not leak through response timing.
+    unsigned diff = given.size() == expected.size() ? 0u : 1u;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      diff |= static_cast<unsigned>(static_cast<unsigned char>(expected[i]) ^
+                                    static_cast<unsigned char>(i < given.size() ? given[i] : 0));
+    }
+    if (diff != 0) {
+      co_await send_error(401, "Invalid or missing admin key.", "invalid_request_error",
+                          "invalid_api_key");
+      co_return;
+    }
+    if (path == "/admin/route/explain") {
+      const bool allowed = co_await only(bhttp::verb::post, "POST");
+      if (!allowed) co_return;
+      co_await upstream::handle_route_explain(*this, req);
+      co_return;
+    }
+    co_await send_error(404, "Unknown admin URL: " + std::string(path) + ".",
+                        "invalid_request_error", "unknown_url");
+    co_return;
+  }
   if (path == "/v1/models" || path == "/models") {
     const bool allowed = co_await only(bhttp::verb::get, "GET");
     if (!allowed) co_return;

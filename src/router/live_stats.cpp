@@ -54,6 +54,13 @@ void LocalStats::attempt_finished(std::size_t model, std::size_t deployment,
   ewma(s.ewma_tps, tokens_per_s);
 }
 
+void LocalStats::headroom(std::size_t model, std::size_t deployment, double fraction,
+                          Clock::time_point until) {
+  Slot& s = slots_[model][deployment];
+  s.headroom = fraction;
+  s.headroom_until = until;
+}
+
 void LocalStats::retry_after(std::size_t model, std::size_t deployment, Clock::time_point until) {
   Slot& s = slots_[model][deployment];
   if (until > s.retry_until) s.retry_until = until;
@@ -71,6 +78,7 @@ void LocalStats::views(std::size_t model, Clock::time_point now,
     v.tokens_per_s = s.ewma_tps;
     v.success_rate = s.outcomes.success_rate(now);
     v.retry_after = now < s.retry_until;
+    v.headroom = now < s.headroom_until ? s.headroom : 1.0;
     v.breaker_open = !s.breaker.would_allow(now);
     // A half-open deployment gets its one probe from the next request that may use it, not
     // a random tenth of them: the sooner the probe, the sooner a healed provider is back.

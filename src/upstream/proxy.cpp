@@ -106,6 +106,91 @@ bool is_passthrough_header(std::string_view name) {
          (name.size() > 12 && beast::iequals(name.substr(0, 12), "x-ratelimit-"));
 }
 
+// The routing decision for one request: task, tier, ranking and the explain line, or the
+// client error that stops it before any attempt. Shared by the chat path and
+// /admin/route/explain so the explanation is exactly what the request would get.
+struct RouteDecision {
+  int error_status = 0;
+  std::string error_message, error_type, error_code, error_param;
+  std::size_t model_index = 0;
+  router::Classifier::Result task;
+  const config::Tier* tier = nullptr;
+  router::RankInput in;
+  router::Ranking ranking;
+  std::string line;
+};
+
+RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::ChatRequest& chat,
+                           const config::Model& model, Clock::time_point now) {
+  const config::Config& cfg = *w.cfg;
+  const config::Routing& routing = cfg.routing;
+  RouteDecision r;
+  r.model_index = static_cast<std::size_t>(&model - cfg.models.data());
+  auto reject = [&r](int status, std::string message, const char* type, const char* code,
+                     const char* param = "") {
+    r.error_status = status;
+    r.error_message = std::move(message);
+    r.error_type = type;
+    r.error_code = code;
+    r.error_param = param;
+    return std::move(r);
+  };
+
+  // Task (header or rules) → min_quality; tier (header) → narrowing and weights.
+  router::RequestFeatures features;
+  router::extract_features(chat.body, chat.prompt_tokens_estimate, w.classifier->needs(),
+                           features);
+  auto task_it = req.find("x-switchyard-task");
+  const std::string_view task_header =
+      task_it == req.end() ? std::string_view{} : std::string_view(task_it->value());
+  r.task = w.classifier->classify(task_header, features);
+  if (!r.task.ok) {
+    return reject(400, "Unknown task in x-switchyard-task: `" + std::string(task_header.substr(0, 64)) + "`.",
+                  "invalid_request_error", "unknown_task");
+  }
+  auto tier_it = req.find("x-switchyard-tier");
+  if (tier_it != req.end()) {
+    r.tier = routing.find_tier(tier_it->value());
+    if (!r.tier) {
+      return reject(400,
+                    "Unknown tier in x-switchyard-tier: `" +
+                        std::string(tier_it->value().substr(0, 64)) + "`.",
+                    "invalid_request_error", "unknown_tier");
+    }
+  } else {
+    r.tier = routing.find_tier(routing.default_tier);
+  }
+
+  w.stats.views(r.model_index, now, w.views);
+  r.in.model = &model;
+  r.in.views = w.views;
+  r.in.min_quality = r.task.min_quality;
+  r.in.tier = r.tier;
+  r.in.weights = routing.weights;
+  r.in.prompt_tokens = chat.prompt_tokens_estimate;
+  r.in.max_tokens = chat.max_tokens;
+  r.ranking = router::rank(r.in, w.rng);
+  r.line = router::explain_line(r.task.task, r.in, r.ranking);
+  if (r.ranking.allowed.empty()) {
+    bool all_context = !r.ranking.excluded.empty();
+    for (const auto& c : r.ranking.excluded) {
+      all_context = all_context && c.excluded_because == "prompt + max_tokens exceed context_window";
+    }
+    if (all_context) {
+      return reject(400,
+                    "The prompt and max_tokens exceed the context window of every deployment of `" +
+                        model.name + "`.",
+                    "invalid_request_error", "context_length_exceeded", "messages");
+    }
+    return reject(503,
+                  "No deployment of `" + model.name + "` can serve task `" +
+                      std::string(r.task.task) + "`" +
+                      (r.tier ? " for tier `" + r.tier->name + "`" : std::string()) + ".",
+                  "server_error", "no_route");
+  }
+  return r;
+}
+
 class ChatCall {
  public:
   ChatCall(http::Session& session, http::Request& req)
@@ -141,6 +226,7 @@ class ChatCall {
   Connection* current_ = nullptr;  // the upstream connection in use, for cancellation
   std::string route_;              // x-switchyard-route
   double ttfb_ms_ = -1;            // of the current attempt
+  router::Headroom headroom_;      // rate-limit headers of the current attempt's answer
 };
 
 Outcome client_gone_outcome() { return Outcome{}; }
@@ -178,69 +264,21 @@ net::awaitable<void> ChatCall::run() {
       current_->stream.tcp().socket().cancel(ignored);
     }
   });
-  const std::size_t model_index = static_cast<std::size_t>(model - cfg_.models.data());
-  const config::Routing& routing = cfg_.routing;
-
-  // Task (header or rules) → min_quality; tier (header) → narrowing and weights.
-  router::RequestFeatures features;
-  router::extract_features(chat_.body, chat_.prompt_tokens_estimate, worker_.classifier->needs(),
-                           features);
-  auto task_it = req_.find("x-switchyard-task");
-  const std::string_view task_header =
-      task_it == req_.end() ? std::string_view{} : std::string_view(task_it->value());
-  const router::Classifier::Result task = worker_.classifier->classify(task_header, features);
-  if (!task.ok) {
-    co_await session_.send_error(400,
-                                 "Unknown task in x-switchyard-task: `" +
-                                     std::string(task_header.substr(0, 64)) + "`.",
-                                 "invalid_request_error", "unknown_task");
-    co_return;
-  }
-  auto tier_it = req_.find("x-switchyard-tier");
-  const config::Tier* tier = nullptr;
-  if (tier_it != req_.end()) {
-    tier = routing.find_tier(tier_it->value());
-    if (!tier) {
-      co_await session_.send_error(400,
-                                   "Unknown tier in x-switchyard-tier: `" +
-                                       std::string(tier_it->value().substr(0, 64)) + "`.",
-                                   "invalid_request_error", "unknown_tier");
-      co_return;
-    }
-  } else {
-    tier = routing.find_tier(routing.default_tier);
-  }
-
   const Clock::time_point started = Clock::now();
-  worker_.stats.views(model_index, started, worker_.views);
-  router::RankInput in;
-  in.model = model;
-  in.views = worker_.views;
-  in.min_quality = task.min_quality;
-  in.tier = tier;
-  in.weights = routing.weights;
-  in.prompt_tokens = chat_.prompt_tokens_estimate;
-  in.max_tokens = chat_.max_tokens;
-  const router::Ranking ranking = router::rank(in, worker_.rng);
-  route_ = router::explain_line(task.task, in, ranking);
-  if (ranking.allowed.empty()) {
-    bool all_context = !ranking.excluded.empty();
-    for (const auto& c : ranking.excluded) {
-      all_context = all_context && c.excluded_because == "prompt + max_tokens exceed context_window";
-    }
-    http::Response res{all_context ? bhttp::status::bad_request : bhttp::status::service_unavailable, 11};
+  RouteDecision route = decide_route(worker_, req_, chat_, *model, started);
+  route_ = route.line;
+  if (route.error_status != 0) {
+    http::Response res{static_cast<bhttp::status>(route.error_status), 11};
     res.set(bhttp::field::content_type, "application/json");
-    res.set("x-switchyard-route", route_);
-    res.body() = all_context
-        ? api::error_json("The prompt and max_tokens exceed the context window of every deployment of `" +
-                              model->name + "`.",
-                          "invalid_request_error", "context_length_exceeded", "messages")
-        : api::error_json("No deployment of `" + model->name + "` can serve task `" +
-                              std::string(task.task) + "`" + (tier ? " for tier `" + tier->name + "`" : "") + ".",
-                          "server_error", "no_route");
+    if (!route_.empty()) res.set("x-switchyard-route", route_);
+    res.body() = api::error_json(route.error_message, route.error_type, route.error_code,
+                                 route.error_param);
     co_await session_.send(res);
     co_return;
   }
+  const std::size_t model_index = route.model_index;
+  const config::Routing& routing = cfg_.routing;
+  const router::Ranking& ranking = route.ranking;
 
   // Attempts: the ranked plan, then round again (with backoff) while the budget and the
   // request's deadline allow. A deployment that answered 429 is not retried by this request.
@@ -289,6 +327,7 @@ net::awaitable<void> ChatCall::run() {
     ++tries[idx];
     ++attempts_;
     ttfb_ms_ = -1;
+    headroom_ = {};
     Outcome o = co_await attempt(d, true);
     if (o.rejected_stream_options && !session_.client_gone()) {
       // Some OpenAI-compatible servers reject stream_options; we added it, so the
@@ -311,6 +350,13 @@ net::awaitable<void> ChatCall::run() {
                                    o.tokens_per_s);
     if (o.retry_after_s) {
       worker_.stats.retry_after(model_index, idx, now + std::chrono::seconds(*o.retry_after_s));
+    }
+    if (headroom_.known()) {
+      // Believe the reading until the provider's own reset time (a minute at most).
+      auto valid = std::chrono::milliseconds(60000);
+      if (headroom_.reset_requests) valid = std::min(valid, *headroom_.reset_requests);
+      if (headroom_.reset_tokens) valid = std::min(valid, *headroom_.reset_tokens);
+      worker_.stats.headroom(model_index, idx, headroom_.fraction(), now + valid);
     }
     switch (o.kind) {
       case Outcome::Kind::done:
@@ -505,6 +551,13 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
   head_at = Clock::now();
 
   auto& head = parser->get();
+  headroom_ = router::parse_ratelimit(
+      [&head](std::string_view name) -> std::string_view {
+        auto it = head.find(name);
+        if (it == head.end()) return {};
+        return std::string_view(it->value().data(), it->value().size());
+      },
+      std::chrono::system_clock::now());
   const int status = head.result_int();
   if (status >= 200 && status < 300) {
     std::string_view ctype = head[bhttp::field::content_type];
@@ -793,6 +846,90 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
 }
 
 }  // namespace
+
+net::awaitable<void> handle_route_explain(http::Session& session, http::Request& req) {
+  app::Worker& w = session.worker();
+  api::ChatRequest chat;
+  api::RequestError err;
+  if (!api::parse_chat_request(req.body(), chat, err)) {
+    auto ce = api::client_error_for(err.code);
+    co_await session.send_error(ce.status, err.message, ce.type, {}, err.param);
+    co_return;
+  }
+  const config::Model* model = w.cfg->find_model(chat.model);
+  if (!model) {
+    co_await session.send_error(404, "The model `" + chat.model + "` does not exist.",
+                                "invalid_request_error", "model_not_found", "model");
+    co_return;
+  }
+  const Clock::time_point now = Clock::now();
+  RouteDecision r = decide_route(w, req, chat, *model, now);
+  static constexpr const char* kStrategy[] = {"score", "fallback", "weighted"};
+  static constexpr const char* kBreaker[] = {"closed", "open", "half_open"};
+  const config::Weights weights = r.tier ? r.tier->weights.apply(w.cfg->routing.weights)
+                                         : w.cfg->routing.weights;
+  json out = {
+      {"model", model->name},
+      {"strategy", kStrategy[static_cast<int>(model->strategy)]},
+      {"task", r.task.ok ? json(std::string(r.task.task)) : json(nullptr)},
+      {"task_from_header", r.task.from_header},
+      {"min_quality", r.task.min_quality},
+      {"tier", r.tier ? json(r.tier->name) : json(nullptr)},
+      {"weights",
+       {{"cost", weights.cost}, {"latency", weights.latency}, {"health", weights.health},
+        {"headroom", weights.headroom}}},
+      {"prompt_tokens_estimate", chat.prompt_tokens_estimate},
+      {"expected_output_tokens",
+       chat.max_tokens > 0 ? chat.max_tokens : router::kDefaultOutputTokens},
+      {"route", r.line},
+      {"panic", r.ranking.panic},
+      {"worker", w.index},
+  };
+  if (r.error_status != 0) {
+    out["error"] = {{"status", r.error_status}, {"message", r.error_message}, {"code", r.error_code}};
+  }
+  auto describe = [&](const router::Candidate& c) {
+    const config::Deployment& d = model->deployments[c.index];
+    const router::DeploymentView& v = w.views[c.index];
+    return json{{"deployment", d.provider + "/" + d.model},
+                {"provider", d.provider},
+                {"quality", d.quality},
+                {"stats",
+                 {{"ttfb_ms", v.ttfb_ms < 0 ? json(nullptr) : json(v.ttfb_ms)},
+                  {"tokens_per_s", v.tokens_per_s < 0 ? json(nullptr) : json(v.tokens_per_s)},
+                  {"success_rate", v.success_rate},
+                  {"headroom", v.headroom},
+                  {"breaker",
+                   kBreaker[static_cast<int>(w.stats.breaker(r.model_index, c.index).state(now))]},
+                  {"retry_after", v.retry_after},
+                  {"share", v.share}}}};
+  };
+  json plan = json::array();
+  for (std::size_t i = 0; i < r.ranking.allowed.size(); ++i) {
+    const router::Candidate& c = r.ranking.allowed[i];
+    json e = describe(c);
+    e["rank"] = i + 1;
+    e["score"] = c.score;
+    e["parts"] = {{"cost", c.cost}, {"latency", c.latency}, {"health", c.health},
+                  {"headroom", c.headroom}};
+    e["expected_cost_usd"] = c.expected_cost_usd;
+    e["expected_latency_ms"] = c.expected_latency_ms;
+    e["demoted"] = c.demoted;
+    plan.push_back(std::move(e));
+  }
+  json excluded = json::array();
+  for (const auto& c : r.ranking.excluded) {
+    json e = describe(c);
+    e["reason"] = std::string(c.excluded_because);
+    excluded.push_back(std::move(e));
+  }
+  out["plan"] = std::move(plan);
+  out["excluded"] = std::move(excluded);
+  http::Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = out.dump(2, ' ', false, json::error_handler_t::replace);
+  co_await session.send(res);
+}
 
 net::awaitable<void> handle_chat(http::Session& session, http::Request& req) {
   ChatCall call(session, req);

@@ -10,4 +10,9 @@ namespace switchyard::upstream {
 /// Runs on the session's worker thread; writes the whole response to the session.
 net::awaitable<void> handle_chat(http::Session& session, http::Request& req);
 
+/// POST /admin/route/explain: the routing decision (task, tier, full ranking with score
+/// parts and live stats, exclusions) for a chat request body, without sending anything
+/// upstream. The caller has checked the admin key.
+net::awaitable<void> handle_route_explain(http::Session& session, http::Request& req);
+
 }  // namespace switchyard::upstream

@@ -174,3 +174,56 @@ describe('health: circuit breaker and Retry-After', () => {
     await gw.stop();
   });
 });
+
+describe('POST /admin/route/explain', () => {
+  let gw;
+  before(async () => {
+    gw = await startGateway(config({
+      server: { workers: 1 },
+      strategy: 'score',
+      providers: [{ name: 'mock', url: mock.url }],
+      models: {
+        chat: [dep('premium', 0.95, 5, 15), dep('cheap', 0.5, 0.1, 0.4), dep('mid', 0.75, 1, 4)],
+      },
+      routing,
+      admin: { key: 'adm-secret-1' },
+    }));
+  });
+
+  const explain = (body, headers = {}) => fetch(`${gw.url}/admin/route/explain`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body,
+  });
+
+  test('needs the admin key', async () => {
+    assert.equal((await explain(chatBody('chat'))).status, 401);
+    assert.equal((await explain(chatBody('chat'), { authorization: 'Bearer wrong' })).status, 401);
+  });
+
+  test('returns the whole ranking without calling upstream, and agrees with the real route', async () => {
+    await mock.reset();
+    const body = JSON.stringify({ model: 'chat', messages: [{ role: 'user', content: 'word '.repeat(4000) }] });
+    const res = await explain(body, { authorization: 'Bearer adm-secret-1' });
+    assert.equal(res.status, 200);
+    const j = await res.json();
+    assert.equal((await mock.requests()).length, 0, 'nothing sent upstream');
+    assert.equal(j.task, 'long');
+    assert.equal(j.min_quality, 0.7);
+    assert.deepEqual(j.plan.map((p) => p.deployment), ['mock/mid', 'mock/premium']);
+    assert.ok(j.plan[0].score <= j.plan[1].score);
+    for (const p of j.plan) for (const k of ['cost', 'latency', 'health', 'headroom']) assert.equal(typeof p.parts[k], 'number');
+    assert.deepEqual(j.excluded.map((e) => [e.deployment, e.reason]), [['mock/cheap', "quality below the task's min_quality"]]);
+    // The same request for real goes where the explanation said, with the same header.
+    const real = await post(gw, body);
+    await real.json();
+    assert.equal(real.headers.get('x-switchyard-deployment'), j.plan[0].deployment);
+    assert.match(real.headers.get('x-switchyard-route'), /^task=long; strategy=score; /);
+    assert.match(j.route, /^task=long; strategy=score; /);
+  });
+
+  test('admin API is off without admin.key', async () => {
+    const other = await startGateway(config({ providers: [{ name: 'mock', url: mock.url }], models: { m: ['x'] } }));
+    const res = await fetch(`${other.url}/admin/route/explain`, { method: 'POST', body: chatBody('m') });
+    assert.equal(res.status, 404);
+    await other.stop();
+  });
+});

@@ -39,6 +39,10 @@ class LocalStats {
   /// The attempt admit() let through ended before it said anything about the deployment
   /// (e.g. the client left).
   void attempt_abandoned(std::size_t model, std::size_t deployment, Clock::time_point now);
+  /// The provider's own rate-limit headroom (0..1) as of `now`, believed until `until`
+  /// (its reset time), after which it counts as full again.
+  void headroom(std::size_t model, std::size_t deployment, double fraction,
+                Clock::time_point until);
   /// The provider asked us to stay away until `until`.
   void retry_after(std::size_t model, std::size_t deployment, Clock::time_point until);
 
@@ -61,6 +65,8 @@ class LocalStats {
     double ewma_tps = -1;
     int in_flight = 0;
     Clock::time_point retry_until{};
+    double headroom = 1.0;
+    Clock::time_point headroom_until{};
   };
   std::vector<std::vector<Slot>> slots_;  // [model][deployment]
 };

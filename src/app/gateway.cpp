@@ -99,12 +99,22 @@ net::awaitable<void> Worker::accept_loop() {
 }
 
 net::awaitable<void> Worker::maintenance_loop() {
-  while (!draining.load(std::memory_order_relaxed)) {
-    maintenance_timer_.expires_after(std::chrono::seconds(1));
+  // Every kStatsInterval: publish this worker's router stats and take in the others'; every
+  // second: close idle upstream connections that are too old.
+  constexpr int kEvictEvery = 10;
+  for (int tick = 1; !draining.load(std::memory_order_relaxed); ++tick) {
+    maintenance_timer_.expires_after(kStatsInterval);
     auto [ec] = co_await maintenance_timer_.async_wait(use_nothrow);
     if (ec) co_return;
-    auto now = Clock::now();
-    for (auto& p : pools) p->evict_idle(now);
+    const auto now = Clock::now();
+    published.store(stats.summarize(now), std::memory_order_release);
+    std::vector<std::shared_ptr<const router::StatsSummary>> others;
+    others.reserve(peers.size());
+    for (Worker* p : peers) others.push_back(p->published.load(std::memory_order_acquire));
+    stats.set_peers(std::move(others));
+    if (tick % kEvictEvery == 0) {
+      for (auto& p : pools) p->evict_idle(now);
+    }
   }
 }
 
@@ -142,6 +152,11 @@ int Gateway::run() {
               static_cast<unsigned>(ep.port()), n, n == 1 ? "" : "s");
   std::fflush(stdout);
 
+  for (auto& w : impl_->workers) {
+    for (auto& other : impl_->workers) {
+      if (other.get() != w.get()) w->peers.push_back(other.get());
+    }
+  }
   std::vector<std::thread> threads;
   for (auto& w : impl_->workers) {
     w->start();

@@ -48,6 +48,13 @@ struct Worker {
   router::LocalStats stats;                              // this worker's view
   std::vector<router::DeploymentView> views;             // scratch for the scorer
 
+  /// This worker's latest stats summary, published every kStatsInterval for the others;
+  /// the only router state that crosses threads (an atomic shared_ptr, never on the
+  /// request path).
+  std::atomic<std::shared_ptr<const router::StatsSummary>> published;
+  std::vector<Worker*> peers;  // the other workers (set before start(), read-only after)
+  static constexpr std::chrono::milliseconds kStatsInterval{100};
+
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};  // requests being handled (read by the main thread)
 

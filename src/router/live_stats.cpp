@@ -1,5 +1,7 @@
 #include "switchyard/router/live_stats.hpp"
 
+#include <algorithm>
+
 namespace switchyard::router {
 namespace {
 
@@ -66,6 +68,30 @@ void LocalStats::retry_after(std::size_t model, std::size_t deployment, Clock::t
   if (until > s.retry_until) s.retry_until = until;
 }
 
+std::shared_ptr<const StatsSummary> LocalStats::summarize(Clock::time_point now) const {
+  auto out = std::make_shared<StatsSummary>();
+  out->slots.reserve(slots_.size());
+  for (const auto& row : slots_) {
+    std::vector<SlotSummary> r;
+    r.reserve(row.size());
+    for (const Slot& s : row) {
+      SlotSummary x;
+      x.successes = s.outcomes.successes(now);
+      x.upstream_failures = s.outcomes.upstream_failure_count(now);
+      x.ttfb_ms = s.ewma_ttfb_ms;
+      x.tokens_per_s = s.ewma_tps;
+      x.headroom = s.headroom;
+      x.headroom_until = s.headroom_until;
+      x.retry_until = s.retry_until;
+      x.breaker_blocking = s.breaker.state(now) != CircuitBreaker::State::closed;
+      x.share = s.breaker.share(now);
+      r.push_back(x);
+    }
+    out->slots.push_back(std::move(r));
+  }
+  return out;
+}
+
 void LocalStats::views(std::size_t model, Clock::time_point now,
                        std::vector<DeploymentView>& out) const {
   const auto& row = slots_[model];
@@ -74,16 +100,36 @@ void LocalStats::views(std::size_t model, Clock::time_point now,
     const Slot& s = row[i];
     DeploymentView& v = out[i];
     v = DeploymentView{};
-    v.ttfb_ms = s.ewma_ttfb_ms;
-    v.tokens_per_s = s.ewma_tps;
-    v.success_rate = s.outcomes.success_rate(now);
-    v.retry_after = now < s.retry_until;
+    std::int64_t ok = s.outcomes.successes(now);
+    std::int64_t bad = s.outcomes.upstream_failure_count(now);
+    double ttfb_sum = 0, tps_sum = 0;
+    int ttfb_n = 0, tps_n = 0;
+    if (s.ewma_ttfb_ms >= 0) ttfb_sum += s.ewma_ttfb_ms, ++ttfb_n;
+    if (s.ewma_tps >= 0) tps_sum += s.ewma_tps, ++tps_n;
     v.headroom = now < s.headroom_until ? s.headroom : 1.0;
+    v.retry_after = now < s.retry_until;
+    const auto state = s.breaker.state(now);
     v.breaker_open = !s.breaker.would_allow(now);
     // A half-open deployment gets its one probe from the next request that may use it, not
     // a random tenth of them: the sooner the probe, the sooner a healed provider is back.
-    v.share = s.breaker.state(now) == CircuitBreaker::State::half_open ? 1.0
-                                                                         : s.breaker.share(now);
+    v.share = state == CircuitBreaker::State::half_open ? 1.0 : s.breaker.share(now);
+    for (const auto& peer : peers_) {
+      if (!peer || model >= peer->slots.size() || i >= peer->slots[model].size()) continue;
+      const SlotSummary& p = peer->slots[model][i];
+      ok += p.successes;
+      bad += p.upstream_failures;
+      if (p.ttfb_ms >= 0) ttfb_sum += p.ttfb_ms, ++ttfb_n;
+      if (p.tokens_per_s >= 0) tps_sum += p.tokens_per_s, ++tps_n;
+      if (now < p.headroom_until) v.headroom = std::min(v.headroom, p.headroom);
+      v.retry_after = v.retry_after || now < p.retry_until;
+      // Another worker's breaker that is open (or probing) keeps this worker away too;
+      // the worker that tripped it runs the probe.
+      if (p.breaker_blocking && state == CircuitBreaker::State::closed) v.breaker_open = true;
+      v.share = std::min(v.share, p.share);
+    }
+    v.ttfb_ms = ttfb_n ? ttfb_sum / ttfb_n : -1;
+    v.tokens_per_s = tps_n ? tps_sum / tps_n : -1;
+    v.success_rate = ok + bad > 0 ? static_cast<double>(ok) / static_cast<double>(ok + bad) : 1.0;
   }
 }
 

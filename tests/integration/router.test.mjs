@@ -227,3 +227,42 @@ describe('POST /admin/route/explain', () => {
     await other.stop();
   });
 });
+
+describe('workers share what they learn', () => {
+  test('a breaker tripped on one worker keeps every worker away within ~100 ms', async () => {
+    const http = await import('node:http');
+    const gw = await startGateway(config({
+      server: { workers: 2 },
+      strategy: 'score',
+      providers: [{ name: 'mock', url: mock.url }],
+      models: { m: [dep('down?status=500', 0.9, 0.1, 0.1), dep('up', 0.9, 5, 5)] },
+      routing: costOnly,
+    }));
+    const send = (agent) => new Promise((resolve, reject) => {
+      const body = chatBody('m');
+      const req = http.request({
+        host: '127.0.0.1', port: gw.port, method: 'POST', path: '/v1/chat/completions', agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers['x-switchyard-attempts']));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    await mock.reset();
+    // One keep-alive connection: all on one worker, which trips after 3 failures.
+    const pinned = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 3; i++) assert.equal(await send(pinned), '2');
+    pinned.destroy();
+    const seen = async () => (await mock.requests()).filter((q) => JSON.parse(q.body).model.startsWith('down')).length;
+    assert.equal(await seen(), 3);
+    await sleep(300);  // a few publication rounds
+    // Fresh connections land on both workers (SO_REUSEPORT); none may try the open one.
+    const attempts = [];
+    for (let i = 0; i < 20; i++) attempts.push(await send(false));
+    assert.deepEqual(attempts, Array(20).fill('1'));
+    assert.equal(await seen(), 3, 'no worker sent anything more to the tripped deployment');
+    await gw.stop();
+  });
+});

@@ -5,11 +5,14 @@
 // by one worker thread only, so the request path takes no lock.
 //
 // Each worker also runs its own circuit breaker per deployment, fed by the outcomes it
-// sees. Merging the workers' views into one snapshot (so one breaker trips for the whole
-// process) is the next step (issue 4).
+// sees. Every ~100 ms a worker publishes an immutable summary of its slots and takes in the
+// other workers' latest summaries (peers); views() merges them, so what one worker learns
+// (a tripped breaker, a Retry-After, a slow provider) steers every worker within ~100 ms,
+// while the request path still reads only its own worker's data.
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -19,6 +22,24 @@
 #include "switchyard/router/scorer.hpp"
 
 namespace switchyard::router {
+
+/// What one worker knows about one deployment, as published to the other workers.
+struct SlotSummary {
+  std::int64_t successes = 0;          ///< in the window
+  std::int64_t upstream_failures = 0;  ///< in the window
+  double ttfb_ms = -1;
+  double tokens_per_s = -1;
+  double headroom = 1.0;
+  std::chrono::steady_clock::time_point headroom_until{};
+  std::chrono::steady_clock::time_point retry_until{};
+  bool breaker_blocking = false;  ///< open, or half-open (the worker that tripped probes)
+  double share = 1.0;             ///< slow-start share of that worker's breaker
+};
+
+/// One worker's published state: [model][deployment]. Immutable once published.
+struct StatsSummary {
+  std::vector<std::vector<SlotSummary>> slots;
+};
 
 class LocalStats {
  public:
@@ -46,7 +67,16 @@ class LocalStats {
   /// The provider asked us to stay away until `until`.
   void retry_after(std::size_t model, std::size_t deployment, Clock::time_point until);
 
-  /// The scorer's view of every deployment of `model` at `now`.
+  /// This worker's own state, for the other workers.
+  std::shared_ptr<const StatsSummary> summarize(Clock::time_point now) const;
+  /// The other workers' latest summaries (replaces the previous set).
+  void set_peers(std::vector<std::shared_ptr<const StatsSummary>> peers) {
+    peers_ = std::move(peers);
+  }
+
+  /// The scorer's view of every deployment of `model` at `now`: this worker's own stats
+  /// merged with its peers' (success counts summed, TTFB and tokens/s averaged, the lowest
+  /// fresh headroom, any Retry-After, any blocking breaker, the lowest slow-start share).
   void views(std::size_t model, Clock::time_point now, std::vector<DeploymentView>& out) const;
 
   int in_flight(std::size_t model, std::size_t deployment) const {
@@ -69,6 +99,7 @@ class LocalStats {
     Clock::time_point headroom_until{};
   };
   std::vector<std::vector<Slot>> slots_;  // [model][deployment]
+  std::vector<std::shared_ptr<const StatsSummary>> peers_;
 };
 
 }  // namespace switchyard::router

@@ -1,0 +1,89 @@
+#include "switchyard/router/live_stats.hpp"
+
+#include <gtest/gtest.h>
+
+namespace switchyard::router {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+config::Config two_deployments() {
+  config::Config c;
+  config::Model m;
+  m.name = "m";
+  m.deployments.resize(2);
+  c.models.push_back(m);
+  c.routing.breaker.failures = 2;
+  c.routing.breaker.window = 10s;
+  c.routing.breaker.cooldown = 1s;
+  return c;
+}
+
+TEST(LocalStats, OwnOutcomesShapeTheView) {
+  auto cfg = two_deployments();
+  std::mt19937_64 rng(1);
+  LocalStats s(cfg, rng);
+  const auto t0 = Clock::time_point{} + 100s;
+  ASSERT_TRUE(s.admit(0, 0, t0));
+  s.attempt_finished(0, 0, t0, true, api::Origin::upstream, 100, 50);
+  ASSERT_TRUE(s.admit(0, 0, t0));
+  s.attempt_finished(0, 0, t0, false, api::Origin::upstream, 300, -1);
+  s.retry_after(0, 1, t0 + 5s);
+  std::vector<DeploymentView> v;
+  s.views(0, t0, v);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_DOUBLE_EQ(v[0].success_rate, 0.5);
+  EXPECT_DOUBLE_EQ(v[0].ttfb_ms, 100 + LocalStats::kAlpha * 200);  // EWMA
+  EXPECT_DOUBLE_EQ(v[0].tokens_per_s, 50);
+  EXPECT_FALSE(v[0].retry_after);
+  EXPECT_TRUE(v[1].retry_after);
+  s.views(0, t0 + 6s, v);
+  EXPECT_FALSE(v[1].retry_after);
+}
+
+TEST(LocalStats, LocalFailuresDoNotHurtTheProvider) {
+  auto cfg = two_deployments();
+  std::mt19937_64 rng(1);
+  LocalStats s(cfg, rng);
+  const auto t0 = Clock::time_point{} + 100s;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(s.admit(0, 0, t0));
+    s.attempt_abandoned(0, 0, t0);
+  }
+  std::vector<DeploymentView> v;
+  s.views(0, t0, v);
+  EXPECT_DOUBLE_EQ(v[0].success_rate, 1.0);
+  EXPECT_FALSE(v[0].breaker_open);
+}
+
+TEST(LocalStats, PeersAreMergedIntoTheView) {
+  auto cfg = two_deployments();
+  std::mt19937_64 rng_a(1), rng_b(2);
+  LocalStats a(cfg, rng_a), b(cfg, rng_b);
+  const auto t0 = Clock::time_point{} + 100s;
+  // Worker b sees deployment 0 fail twice: its breaker opens; and a slow TTFB.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(b.admit(0, 0, t0));
+    b.attempt_finished(0, 0, t0, false, api::Origin::upstream, 900, -1);
+  }
+  b.headroom(0, 1, 0.05, t0 + 30s);
+  // Worker a saw one success on deployment 0.
+  ASSERT_TRUE(a.admit(0, 0, t0));
+  a.attempt_finished(0, 0, t0, true, api::Origin::upstream, 100, -1);
+
+  std::vector<DeploymentView> v;
+  a.views(0, t0, v);
+  EXPECT_FALSE(v[0].breaker_open) << "before merging, a knows nothing of b";
+  a.set_peers({b.summarize(t0)});
+  a.views(0, t0, v);
+  EXPECT_TRUE(v[0].breaker_open) << "b's open breaker keeps a away";
+  EXPECT_NEAR(v[0].success_rate, 1.0 / 3.0, 1e-12);
+  EXPECT_DOUBLE_EQ(v[0].ttfb_ms, (100 + 900) / 2.0);
+  EXPECT_DOUBLE_EQ(v[1].headroom, 0.05);
+  a.views(0, t0 + 31s, v);
+  EXPECT_DOUBLE_EQ(v[1].headroom, 1.0) << "a headroom reading expires at its reset time";
+}
+
+}  // namespace
+}  // namespace switchyard::router

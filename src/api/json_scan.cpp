@@ -8,47 +8,6 @@ namespace {
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-std::size_t skip_ws(std::string_view s, std::size_t i) {
-  while (i < s.size() && is_ws(s[i])) ++i;
-  return i;
-}
-
-// i at the opening quote; returns offset one past the closing quote.
-std::size_t skip_string(std::string_view s, std::size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;
-    } else if (s[i] == '"') {
-      return i + 1;
-    }
-  }
-  return s.size();
-}
-
-// i at a value's first byte; returns offset one past its end.
-std::size_t skip_value(std::string_view s, std::size_t i) {
-  if (i >= s.size()) return i;
-  char c = s[i];
-  if (c == '"') return skip_string(s, i);
-  if (c == '{' || c == '[') {
-    int depth = 0;
-    for (; i < s.size(); ++i) {
-      char d = s[i];
-      if (d == '"') {
-        i = skip_string(s, i) - 1;
-      } else if (d == '{' || d == '[') {
-        ++depth;
-      } else if (d == '}' || d == ']') {
-        if (--depth == 0) return i + 1;
-      }
-    }
-    return s.size();
-  }
-  // number, true, false, null
-  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_ws(s[i])) ++i;
-  return i;
-}
-
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 bool is_hex(char c) {
@@ -152,7 +111,53 @@ const char* valid_literal_end(const char* p, const char* e, std::string_view lit
   return p + lit.size();
 }
 
+
 }  // namespace
+
+std::size_t skip_ws(std::string_view s, std::size_t i) {
+  while (i < s.size() && is_ws(s[i])) ++i;
+  return i;
+}
+
+namespace {
+// i at the opening quote; returns offset one past the closing quote.
+std::size_t skip_string(std::string_view s, std::size_t i) {
+  for (++i; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+    } else if (s[i] == '"') {
+      return i + 1;
+    }
+  }
+  return s.size();
+}
+
+}  // namespace
+
+// i at a value's first byte; returns offset one past its end.
+std::size_t skip_value(std::string_view s, std::size_t i) {
+  if (i >= s.size()) return i;
+  char c = s[i];
+  if (c == '"') return skip_string(s, i);
+  if (c == '{' || c == '[') {
+    int depth = 0;
+    for (; i < s.size(); ++i) {
+      char d = s[i];
+      if (d == '"') {
+        i = skip_string(s, i) - 1;
+      } else if (d == '{' || d == '[') {
+        ++depth;
+      } else if (d == '}' || d == ']') {
+        if (--depth == 0) return i + 1;
+      }
+    }
+    return s.size();
+  }
+  // number, true, false, null
+  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_ws(s[i])) ++i;
+  return i;
+}
+
 
 bool json_valid(std::string_view json, std::size_t max_depth) {
   const char* p = json.data();

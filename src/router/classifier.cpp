@@ -9,49 +9,8 @@
 namespace switchyard::router {
 namespace {
 
-// Byte-level walking of already-validated JSON, as in api/json_scan.cpp (whose helpers are
-// internal to it). Every loop is bounded by the input's size even on malformed input.
-
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-std::size_t skip_ws(std::string_view s, std::size_t i) {
-  while (i < s.size() && is_ws(s[i])) ++i;
-  return i;
-}
-
-// i at the opening quote; returns one past the closing quote.
-std::size_t skip_string(std::string_view s, std::size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '\\') {
-      ++i;
-    } else if (s[i] == '"') {
-      return i + 1;
-    }
-  }
-  return s.size();
-}
-
-// i at a value's first byte; returns one past its last byte.
-std::size_t skip_value(std::string_view s, std::size_t i) {
-  if (i >= s.size()) return i;
-  if (s[i] == '"') return skip_string(s, i);
-  if (s[i] == '{' || s[i] == '[') {
-    int depth = 0;
-    for (; i < s.size(); ++i) {
-      char c = s[i];
-      if (c == '"') {
-        i = skip_string(s, i) - 1;
-      } else if (c == '{' || c == '[') {
-        ++depth;
-      } else if (c == '}' || c == ']') {
-        if (--depth == 0) return i + 1;
-      }
-    }
-    return s.size();
-  }
-  while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_ws(s[i])) ++i;
-  return i;
-}
+using api::skip_value;
+using api::skip_ws;
 
 // Calls f(element) for each element of the array `arr`; f returns false to stop.
 // Does nothing if `arr` is not an array.

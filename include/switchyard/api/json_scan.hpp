@@ -24,6 +24,12 @@ bool json_valid(std::string_view json, std::size_t max_depth = 512);
 /// is not an object. Precondition: `json` is valid JSON (e.g. nlohmann::json::accept).
 bool scan_top_level(std::string_view json, std::vector<Member>& out);
 
+/// Byte-walking helpers over valid JSON, bounded by the input's size even on malformed
+/// input. skip_ws: first non-whitespace offset at or after i. skip_value: i at a value's
+/// first byte, returns one past its last byte (strings, nested containers, literals).
+std::size_t skip_ws(std::string_view json, std::size_t i);
+std::size_t skip_value(std::string_view json, std::size_t i);
+
 /// Offset of the closing '}' of the top-level object (valid JSON object assumed).
 std::size_t top_level_close(std::string_view json);
 

@@ -43,7 +43,7 @@ const COMPLETION_TOKENS = 120;   // every deployment answers with this many toke
 // --- the deployments and the routing policy ------------------------------------------------
 // One model, "router-bench", strategy score. `directives` is what the mock is told through
 // the upstream model name; a phase may replace them to take a deployment down.
-export const DEPLOYMENTS = [
+const DEPLOYMENTS = [
   { name: 'cheap', provider: 'mock-flaky', quality: 0.5, price: { input: 0.15, output: 0.60 },
     context_window: 16000, directives: `latency_ms=20&tokens=${COMPLETION_TOKENS}` },
   { name: 'mid', provider: 'mock', quality: 0.75, price: { input: 1.0, output: 4.0 },
@@ -54,9 +54,9 @@ export const DEPLOYMENTS = [
 // Code markers: the reference regex of docs/configuration.md (fences, def, class, #include)
 // widened with the equivalent markers of other languages (fn, func, function(, SELECT), and
 // `class` only before a capitalised name so that "a yoga class next week" is not code.
-export const CODE_REGEX = '```|\\bdef \\w+\\(|\\bclass [A-Z]\\w*|#include|\\bfn \\w+\\(|\\bfunc [\\w(]|\\bfunction \\w*\\s*\\(|\\bSELECT\\b';
-export const SUMMARY_REGEX = '(?i)summar(y|i[sz]e)|tl;dr|key points|sum up';
-export const ROUTING = {
+const CODE_REGEX = '```|\\bdef \\w+\\(|\\bclass [A-Z]\\w*|#include|\\bfn \\w+\\(|\\bfunc [\\w(]|\\bfunction \\w*\\s*\\(|\\bSELECT\\b';
+const SUMMARY_REGEX = '(?i)summar(y|i[sz]e)|tl;dr|key points|sum up';
+const ROUTING = {
   default_task: 'general',
   tasks: [
     { name: 'code', min_quality: 0.8, when: { regex: CODE_REGEX } },

@@ -718,10 +718,11 @@ void parse_retry(const YAML::Node& node, const std::string& path, Retry& r) {
 }
 
 void parse_breaker(const YAML::Node& node, const std::string& path, Breaker& b) {
-  const Fields f(node, path, {"failures", "window_ms", "cooldown_ms"});
+  const Fields f(node, path, {"failures", "window_ms", "cooldown_ms", "min_failure_rate"});
   read_field(f, "failures", b.failures, 1, kMaxInt);
   read_millis(f, "window_ms", b.window);
   read_millis(f, "cooldown_ms", b.cooldown);
+  read_field(f, "min_failure_rate", b.min_failure_rate, 0.0, 1.0);
 }
 
 Tier parse_tier(const std::string& name, const YAML::Node& node, const std::string& path,

@@ -256,6 +256,7 @@ void SlidingWindow::clear() noexcept { buckets_.fill(Bucket{}); }
 CircuitBreaker::CircuitBreaker(const config::Breaker& config, std::mt19937_64& rng,
                                BreakerTuning tuning)
     : threshold_(std::max(1, config.failures)),
+      min_failure_rate_(std::clamp(config.min_failure_rate, 0.0, 1.0)),
       cooldown_(std::max(config.cooldown, milliseconds{0})),
       tuning_(tuning),
       rng_(&rng),
@@ -328,7 +329,8 @@ void CircuitBreaker::on_failure(SteadyClock::time_point now, api::Origin origin)
   switch (state(now)) {
     case State::closed:
       window_.record(now, false, origin);
-      if (origin == api::Origin::upstream && window_.upstream_failure_count(now) >= threshold_) {
+      if (origin == api::Origin::upstream && window_.upstream_failure_count(now) >= threshold_ &&
+          1.0 - window_.success_rate(now) >= min_failure_rate_ - 1e-12) {
         trip(now);
       }
       return;

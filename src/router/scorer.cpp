@@ -57,14 +57,13 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
       out.excluded.push_back(c);
       continue;
     }
-    const double ttfb = v.ttfb_ms >= 0 ? v.ttfb_ms : kPriorTtfbMs;
-    const double tps = v.tokens_per_s > 0 ? v.tokens_per_s : kPriorTokensPerS;
     const double cached_in = d.price.input;
     c.expected_cost_usd =
         (cached_in * static_cast<double>(in.prompt_tokens) + d.price.output * out_tokens) / 1e6;
-    c.expected_latency_ms = ttfb + out_tokens / tps * 1000.0;
+    // Latency: time to first byte now, generation time added below once every candidate
+    // has a measured output rate (non-stream answers measure TTFB over the whole answer).
+    c.expected_latency_ms = v.ttfb_ms;  // < 0: not measured yet, filled in below
     c.cost = c.expected_cost_usd;
-    c.latency = c.expected_latency_ms;
     c.health = 1.0 - std::clamp(v.success_rate, 0.0, 1.0);
     c.headroom = 1.0 - std::clamp(v.headroom, 0.0, 1.0);
     if (v.breaker_open) {
@@ -84,6 +83,30 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
     unhealthy.clear();
   }
   for (auto& c : unhealthy) out.excluded.push_back(c);
+
+  // Add generation time (expected output tokens ÷ tokens per second) only when every
+  // candidate has a measured rate: a made-up prior for some would swamp the TTFB
+  // differences that were actually measured.
+  // A deployment not measured yet counts as average among those that are (neutral: it
+  // neither wins nor loses on latency until it has been tried), or kPriorTtfbMs if none is.
+  double measured_sum = 0;
+  int measured = 0;
+  for (const auto& c : fit) {
+    if (c.expected_latency_ms >= 0) measured_sum += c.expected_latency_ms, ++measured;
+  }
+  const double neutral_ttfb = measured ? measured_sum / measured : kPriorTtfbMs;
+  for (auto& c : fit) {
+    if (c.expected_latency_ms < 0) c.expected_latency_ms = neutral_ttfb;
+  }
+  for (auto& c : out.excluded) {
+    if (c.expected_latency_ms < 0) c.expected_latency_ms = neutral_ttfb;
+  }
+  bool all_rates = !fit.empty();
+  for (const auto& c : fit) all_rates = all_rates && in.views[c.index].tokens_per_s > 0;
+  for (auto& c : fit) {
+    if (all_rates) c.expected_latency_ms += out_tokens / in.views[c.index].tokens_per_s * 1000.0;
+    c.latency = c.expected_latency_ms;
+  }
 
   normalise(fit, &Candidate::cost);
   normalise(fit, &Candidate::latency);

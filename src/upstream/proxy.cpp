@@ -888,6 +888,13 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
   if (r.error_status != 0) {
     out["error"] = {{"status", r.error_status}, {"message", r.error_message}, {"code", r.error_code}};
   }
+  // This worker's own breaker, or "open_elsewhere" when only another worker's is open
+  // (the merged view keeps this worker away until that one's probe succeeds).
+  auto breaker_state = [&](std::size_t index, const router::DeploymentView& v) -> std::string {
+    const auto st = w.stats.breaker(r.model_index, index).state(now);
+    if (st == router::CircuitBreaker::State::closed && v.breaker_open) return "open_elsewhere";
+    return kBreaker[static_cast<int>(st)];
+  };
   auto describe = [&](const router::Candidate& c) {
     const config::Deployment& d = model->deployments[c.index];
     const router::DeploymentView& v = w.views[c.index];
@@ -899,8 +906,7 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
                   {"tokens_per_s", v.tokens_per_s < 0 ? json(nullptr) : json(v.tokens_per_s)},
                   {"success_rate", v.success_rate},
                   {"headroom", v.headroom},
-                  {"breaker",
-                   kBreaker[static_cast<int>(w.stats.breaker(r.model_index, c.index).state(now))]},
+                  {"breaker", breaker_state(c.index, v)},
                   {"retry_after", v.retry_after},
                   {"share", v.share}}}};
   };

@@ -291,6 +291,7 @@ TEST(ConfigParse, DefaultsWhenOnlyRequiredKeysAreGiven) {
   EXPECT_EQ(r.breaker.failures, 5);
   EXPECT_EQ(r.breaker.window, 10000ms);
   EXPECT_EQ(r.breaker.cooldown, 5000ms);
+  EXPECT_DOUBLE_EQ(r.breaker.min_failure_rate, 0.5);
   EXPECT_TRUE(r.tiers.empty());
   EXPECT_EQ(r.find_tier("standard"), nullptr);
   EXPECT_DOUBLE_EQ(r.hedge_max_fraction, 0.1);
@@ -652,7 +653,7 @@ routing:
       min_quality: 1
   weights: { cost: 2.5, latency: 0, health: 3, headroom: 0.25 }
   retry: { max_attempts: 20, backoff_ms: 0, max_backoff_ms: 0 }
-  breaker: { failures: 1, window_ms: 1, cooldown_ms: 250 }
+  breaker: { failures: 1, window_ms: 1, cooldown_ms: 250, min_failure_rate: 0.25 }
   tiers:
     free:
       max_quality: 0.7
@@ -720,6 +721,7 @@ routing:
   EXPECT_EQ(r.breaker.failures, 1);
   EXPECT_EQ(r.breaker.window, 1ms);
   EXPECT_EQ(r.breaker.cooldown, 250ms);
+  EXPECT_DOUBLE_EQ(r.breaker.min_failure_rate, 0.25);
 
   ASSERT_EQ(r.tiers.size(), 3u);
   const Tier* free = r.find_tier("free");
@@ -796,7 +798,7 @@ TEST(ConfigErrors, RoutingUnknownKeys) {
             "max_backoff_ms)");
   EXPECT_EQ(parse_error(with_routing("  breaker: { threshold: 2 }\n")),
             "routing.breaker.threshold: unknown key (expected one of: failures, window_ms, "
-            "cooldown_ms)");
+            "cooldown_ms, min_failure_rate)");
   EXPECT_EQ(
       parse_error(with_routing("  tasks: [{ name: a, priority: 1, when: { tools: true } }]\n")),
       "routing.tasks[0].priority: unknown key (expected one of: name, min_quality, when)");
@@ -880,6 +882,8 @@ TEST(ConfigErrors, RoutingRanges) {
             "routing.breaker.window_ms: must be >= 1");
   EXPECT_EQ(parse_error(with_routing("  breaker: { cooldown_ms: 0 }\n")),
             "routing.breaker.cooldown_ms: must be >= 1");
+  EXPECT_EQ(parse_error(with_routing("  breaker: { min_failure_rate: 1.5 }\n")),
+            "routing.breaker.min_failure_rate: must be <= 1");
   EXPECT_EQ(parse_error(with_routing("  tiers: { free: { max_quality: 2 } }\n")),
             "routing.tiers.free.max_quality: must be <= 1");
   EXPECT_EQ(parse_error(with_routing("  tiers: { free: { weights: { health: -0.1 } } }\n")),

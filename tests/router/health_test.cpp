@@ -801,3 +801,51 @@ TEST(RateLimit, OpenAiHeadersWinOverAnthropics) {
 
 }  // namespace
 }  // namespace switchyard::router
+
+namespace switchyard::router {
+namespace {
+
+TEST(BreakerRate, BackgroundErrorRateUnderLoadDoesNotTrip) {
+  config::Breaker cfg;
+  cfg.failures = 5;
+  cfg.window = std::chrono::milliseconds(10000);
+  cfg.cooldown = std::chrono::milliseconds(5000);
+  std::mt19937_64 rng(3);
+  CircuitBreaker b(cfg, rng);
+  auto t = SteadyClock::time_point{} + std::chrono::hours(1);
+  // 3 % failures at 100 requests/s for 10 s: 30 failures in the window, but 97 % successes.
+  for (int i = 0; i < 1000; ++i) {
+    t += std::chrono::milliseconds(10);
+    if (i % 33 == 0) {
+      b.on_failure(t, api::Origin::upstream);
+    } else {
+      b.on_success(t);
+    }
+    ASSERT_EQ(b.state(t), CircuitBreaker::State::closed) << "request " << i;
+  }
+  // A real outage (every request failing) still trips after `failures` of them.
+  int n = 0;
+  while (b.state(t) == CircuitBreaker::State::closed && n < 1000) {
+    t += std::chrono::milliseconds(10);
+    b.on_failure(t, api::Origin::upstream);
+    ++n;
+  }
+  EXPECT_EQ(b.state(t), CircuitBreaker::State::open);
+  EXPECT_GE(n, 5);
+  EXPECT_LT(n, 1000);
+}
+
+TEST(BreakerRate, ZeroMinRateMeansCountOnly) {
+  config::Breaker cfg;
+  cfg.failures = 3;
+  cfg.min_failure_rate = 0.0;
+  std::mt19937_64 rng(3);
+  CircuitBreaker b(cfg, rng);
+  auto t = SteadyClock::time_point{} + std::chrono::hours(1);
+  for (int i = 0; i < 100; ++i) b.on_success(t);
+  for (int i = 0; i < 3; ++i) b.on_failure(t, api::Origin::upstream);
+  EXPECT_EQ(b.state(t), CircuitBreaker::State::open);
+}
+
+}  // namespace
+}  // namespace switchyard::router

@@ -210,3 +210,32 @@ TEST(Scorer, ExplainLineNamesTaskAndParts) {
 
 }  // namespace
 }  // namespace switchyard::router
+
+namespace switchyard::router {
+namespace {
+
+TEST(ScorerPriors, AnUnmeasuredDeploymentCountsAsAverageLatency) {
+  Fixture f = three();
+  for (auto& v : f.views) v = DeploymentView{};  // nothing measured...
+  f.views[2].ttfb_ms = 5;                         // ...but premium, which answered fast
+  std::mt19937_64 rng(1);
+  RankInput in = f.input();
+  in.min_quality = 0.7;  // mid or premium
+  auto r = rank(in, rng);
+  EXPECT_EQ(f.order(r).front(), "mid") << "mid is not penalised for not being measured yet";
+  EXPECT_DOUBLE_EQ(r.allowed[0].expected_latency_ms, 5.0);
+}
+
+TEST(ScorerPriors, GenerationTimeCountsOnlyWhenEveryRateIsMeasured) {
+  Fixture f = three();
+  f.views[0].tokens_per_s = -1;  // cheap: no stream measured yet
+  std::mt19937_64 rng(1);
+  auto r = rank(f.input(), rng);
+  for (const auto& c : r.allowed) EXPECT_DOUBLE_EQ(c.expected_latency_ms, 300.0);
+  f.views[0].tokens_per_s = 80;
+  r = rank(f.input(), rng);
+  for (const auto& c : r.allowed) EXPECT_DOUBLE_EQ(c.expected_latency_ms, 300.0 + 200.0 / 80 * 1000);
+}
+
+}  // namespace
+}  // namespace switchyard::router

@@ -156,6 +156,10 @@ struct Breaker {
   int failures = 5;            ///< upstream-origin failures within window → open
   Millis window{10000};
   Millis cooldown{5000};       ///< first open period; grows (with jitter) on repeated trips
+  /// ...and those failures must also be at least this share of the window's upstream
+  /// outcomes, so a deployment with a small background error rate under heavy traffic is
+  /// not ejected (extension key; 0 = count only).
+  double min_failure_rate = 0.5;
 };
 
 struct Tier {

@@ -100,7 +100,8 @@ struct BreakerTuning {
 
 /// Per-deployment circuit breaker.
 ///
-///   closed ──(config.failures upstream-origin failures within config.window)──▶ open
+///   closed ──(config.failures upstream-origin failures within config.window, being at
+///             least config.min_failure_rate of the window's upstream outcomes)──▶ open
 ///   open ──(open_until() reached)──▶ half_open: allow() grants exactly one probe
 ///   half_open ──probe success──▶ closed, on a slow-start ramp (share() 0.1 → 1.0)
 ///   half_open ──probe upstream failure──▶ open, for a longer cooldown
@@ -165,6 +166,7 @@ class CircuitBreaker {
   bool probe_stale(SteadyClock::time_point now) const noexcept;
 
   int threshold_;
+  double min_failure_rate_;
   std::chrono::milliseconds cooldown_;
   BreakerTuning tuning_;
   std::mt19937_64* rng_;

@@ -57,9 +57,9 @@ struct Ranking {
 
 /// Expected output tokens when the client gives no max_tokens.
 inline constexpr std::int64_t kDefaultOutputTokens = 256;
-/// Assumed when a deployment has no measurements yet (neutral priors).
+/// TTFB assumed when no candidate has been measured yet (an unmeasured deployment among
+/// measured ones counts as their average).
 inline constexpr double kPriorTtfbMs = 800;
-inline constexpr double kPriorTokensPerS = 50;
 
 /// Builds the plan for `in.model->strategy`:
 /// - score: allowed deployments by ascending score; the second attempt prefers a

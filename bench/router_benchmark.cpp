@@ -14,12 +14,17 @@
 // case). The worker's stats are warmed with 10 s of outcomes per deployment, one
 // deployment on its slow-start ramp, one with an open breaker, one inside a Retry-After
 // window and some with reduced rate-limit headroom. Seeds are fixed.
+//
+// With several workers, views() also merges the other workers' published summaries
+// (LocalStats::set_peers): the *Peers benchmarks give it 1 peer (2 workers, as on this
+// 2-core machine with `workers: 0`) or 3 peers, each warmed like the worker itself.
 
 #include <benchmark/benchmark.h>
 
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -115,9 +120,9 @@ struct World {
   std::vector<router::DeploymentView> views;
   std::string body;
   api::ChatRequest chat;
-  Clock::time_point now;
+  Clock::time_point now = Clock::now();
 
-  World(int n, const std::string& request_body)
+  World(int n, const std::string& request_body, int peers = 0)
       : cfg(config::parse(config_yaml(n))),
         classifier(cfg.routing),
         stats(cfg, breaker_rng),
@@ -126,14 +131,22 @@ struct World {
     if (!api::parse_chat_request(body, chat, err)) {
       throw std::runtime_error("bench body rejected: " + err.message);
     }
-    warm(n);
+    warm(stats, n, 1234);
+    std::vector<std::shared_ptr<const router::StatsSummary>> summaries;
+    for (int p = 0; p < peers; ++p) {
+      std::mt19937_64 peer_breaker_rng(100 + static_cast<unsigned>(p));
+      router::LocalStats peer(cfg, peer_breaker_rng);
+      warm(peer, n, 2000 + static_cast<unsigned>(p));
+      summaries.push_back(peer.summarize(now));
+    }
+    stats.set_peers(std::move(summaries));
+    stats.views(0, now, views);
   }
 
   // 10 s of history per deployment, in time order, ending just before `now`.
-  void warm(int n) {
-    now = Clock::now();
+  void warm(router::LocalStats& st, int n, unsigned seed) const {
     const Clock::time_point t0 = now - milliseconds(30000);
-    std::mt19937_64 g(1234);
+    std::mt19937_64 g(seed);
     std::uniform_real_distribution<double> jitter(0.8, 1.2);
     const std::size_t ramping = 1, open = 2, retry = static_cast<std::size_t>(n - 1);
     for (std::size_t d = 0; d < static_cast<std::size_t>(n); ++d) {
@@ -142,34 +155,36 @@ struct World {
       if (d == ramping) {
         // Tripped 30 s ago; the probe 8 s ago succeeded: on the slow-start ramp now.
         for (int k = 0; k < cfg.routing.breaker.failures; ++k) {
-          stats.admit(0, d, t0);
-          stats.attempt_finished(0, d, t0, false, api::Origin::upstream, -1, -1);
+          st.admit(0, d, t0);
+          st.attempt_finished(0, d, t0, false, api::Origin::upstream, -1, -1);
         }
         const Clock::time_point probe = now - milliseconds(8000);
-        stats.admit(0, d, probe);
-        stats.attempt_finished(0, d, probe, true, api::Origin::upstream, base_ttfb, base_tps);
+        st.admit(0, d, probe);
+        st.attempt_finished(0, d, probe, true, api::Origin::upstream, base_ttfb, base_tps);
       }
       // ~20 attempts over the last 9.5 s; one in 7 fails upstream (never enough to trip).
       for (int k = 0; k < 20; ++k) {
         const Clock::time_point t = now - milliseconds(9500) + milliseconds(k * 470);
         if (d == ramping && t <= now - milliseconds(8000)) continue;
-        if (!stats.admit(0, d, t)) continue;
+        if (!st.admit(0, d, t)) continue;
         const bool ok = (k + static_cast<int>(d)) % 7 != 0;
-        stats.attempt_finished(0, d, t, ok, api::Origin::upstream,
+        st.attempt_finished(0, d, t, ok, api::Origin::upstream,
                                ok ? base_ttfb * jitter(g) : -1, ok ? base_tps * jitter(g) : -1);
       }
       if (d == open) {
-        // Tripped 1 s ago: open for at least 4 s more.
+        // Failing since 1 s ago until the breaker trips (on count and failure rate): open
+        // for at least 4 s more.
         const Clock::time_point t = now - milliseconds(1000);
-        for (int k = 0; k < cfg.routing.breaker.failures; ++k) {
-          if (!stats.admit(0, d, t)) break;
-          stats.attempt_finished(0, d, t, false, api::Origin::upstream, -1, -1);
+        for (int k = 0; k < 64; ++k) {
+          if (!st.admit(0, d, t)) break;
+          st.attempt_finished(0, d, t, false, api::Origin::upstream, -1, -1);
         }
       }
-      if (d == retry) stats.retry_after(0, d, now + milliseconds(20000));
-      if (d % 4 == 3) stats.headroom(0, d, 0.15 + 0.2 * static_cast<double>(d % 3), now + milliseconds(30000));
+      if (d == retry) st.retry_after(0, d, now + milliseconds(20000));
+      if (d % 4 == 3) {
+        st.headroom(0, d, 0.15 + 0.2 * static_cast<double>(d % 3), now + milliseconds(30000));
+      }
     }
-    stats.views(0, now, views);
   }
 
   router::RankInput rank_input(double min_quality, const config::Tier* tier) const {
@@ -187,7 +202,8 @@ struct World {
 
 // The whole decision, in decide_route()'s order and with its allocations (a fresh
 // RequestFeatures, Ranking and explain line per request).
-void decide(World& w, benchmark::State& state) {
+// noinline: so callgrind --toggle-collect='*decide*' isolates the timed loop.
+[[gnu::noinline]] void decide(World& w, benchmark::State& state) {
   const config::Routing& routing = w.cfg.routing;
   std::size_t allowed = 0;
   std::string_view task;
@@ -216,6 +232,13 @@ void BM_Decision(benchmark::State& state) {
   decide(w, state);
 }
 BENCHMARK(BM_Decision)->Arg(5)->Arg(50);
+
+// Same, on a worker that merges 1 or 3 other workers' summaries into its views.
+void BM_DecisionPeers(benchmark::State& state) {
+  World w(static_cast<int>(state.range(0)), kBodyGeneral, static_cast<int>(state.range(1)));
+  decide(w, state);
+}
+BENCHMARK(BM_DecisionPeers)->ArgNames({"deployments", "peers"})->Args({50, 1})->Args({50, 3});
 
 // Same, with a body whose last user message matches the regex rule (task=code, stricter
 // min_quality, so fewer candidates).
@@ -265,6 +288,16 @@ void BM_Views(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Views)->Arg(5)->Arg(50);
+
+void BM_ViewsPeers(benchmark::State& state) {
+  World w(static_cast<int>(state.range(0)), kBodyGeneral, static_cast<int>(state.range(1)));
+  for (auto _ : state) {
+    w.stats.views(0, w.now, w.views);
+    benchmark::DoNotOptimize(w.views.data());
+    benchmark::ClobberMemory();
+  }
+}
+BENCHMARK(BM_ViewsPeers)->ArgNames({"deployments", "peers"})->Args({50, 1})->Args({50, 3});
 
 // rank only (task general, standard tier), views precomputed.
 void BM_Rank(benchmark::State& state) {

@@ -59,8 +59,8 @@ std::string config_yaml(int n) {
       "    strategy: score\n"
       "    deployments:\n";
   for (int i = 0; i < n; ++i) {
-    const double in = 0.05 + (i * 37 % 50) * 0.1;       // 0.05 .. 4.95 USD / M tokens
-    const double out = in * (3 + i % 3);                  // 3-5x the input price
+    const double in = 0.05 + (i * 37 % 50) * 0.1;        // 0.05 .. 4.95 USD / M tokens
+    const double out = in * (3 + i % 3);                 // 3-5x the input price
     const double quality = 0.30 + (i * 13 % 14) * 0.05;  // 0.30 .. 0.95
     const long ctx = i % 7 == 0 ? 0 : (i % 3 == 0 ? 32768 : 128000);
     y += "      - { provider: " + std::string(kProviders[i % 5]) + ", model: \"m-" +
@@ -68,33 +68,33 @@ std::string config_yaml(int n) {
          ", output: " + std::to_string(out) + " }, quality: " + std::to_string(quality) +
          ", context_window: " + std::to_string(ctx) + " }\n";
   }
-  y +=
-      "routing:\n"
-      "  default_task: general\n"
-      "  default_tier: standard\n"
-      "  tasks:\n"
-      "    - name: code\n"
-      "      min_quality: 0.8\n"
-      "      when: { regex: \"```|\\\\bdef |\\\\bclass |#include\" }\n"
-      "    - name: long\n"
-      "      min_quality: 0.7\n"
-      "      when: { min_prompt_tokens: 6000 }\n"
-      "    - name: agent\n"
-      "      min_quality: 0.75\n"
-      "      when: { tools: true }\n"
-      "    - name: general\n"
-      "      min_quality: 0.3\n"
-      "  weights: { cost: 1.0, latency: 1.0, health: 1.0, headroom: 0.5 }\n"
-      "  tiers:\n"
-      "    standard: { weights: { latency: 1.5 } }\n"
-      "    free: { max_quality: 0.7, providers: [local, groq], weights: { cost: 3.0 } }\n";
+  y += "routing:\n"
+       "  default_task: general\n"
+       "  default_tier: standard\n"
+       "  tasks:\n"
+       "    - name: code\n"
+       "      min_quality: 0.8\n"
+       "      when: { regex: \"```|\\\\bdef |\\\\bclass |#include\" }\n"
+       "    - name: long\n"
+       "      min_quality: 0.7\n"
+       "      when: { min_prompt_tokens: 6000 }\n"
+       "    - name: agent\n"
+       "      min_quality: 0.75\n"
+       "      when: { tools: true }\n"
+       "    - name: general\n"
+       "      min_quality: 0.3\n"
+       "  weights: { cost: 1.0, latency: 1.0, health: 1.0, headroom: 0.5 }\n"
+       "  tiers:\n"
+       "    standard: { weights: { latency: 1.5 } }\n"
+       "    free: { max_quality: 0.7, providers: [local, groq], weights: { cost: 3.0 } }\n";
   return y;
 }
 
 // ~1 KB: a system message and four turns; the last user message (~300 chars) matches no
 // rule (no code fence, no "def ", no "class ", no "#include"), has JSON escapes to decode,
 // and the request defines no tools.
-const std::string kBodyGeneral = R"({"model":"chat","messages":[)"
+const std::string kBodyGeneral =
+    R"({"model":"chat","messages":[)"
     R"({"role":"system","content":"You are a helpful assistant for a travel company. Answer concisely, cite the policy section when you refer to one, and never invent prices or availability. If you are unsure, say so and suggest contacting support."},)"
     R"({"role":"user","content":"Hi! I booked a trip to Lisbon for the second week of March. Can I still change the dates?"},)"
     R"({"role":"assistant","content":"Yes. Under section 4.2 of the booking policy, date changes are free up to 14 days before departure. After that a fee applies, depending on the fare. Would you like me to check your fare?"},)"
@@ -103,7 +103,8 @@ const std::string kBodyGeneral = R"({"model":"chat","messages":[)"
 
 // Same size and shape; the last user message contains a code fence, so the first rule
 // (the regex) matches.
-const std::string kBodyCode = R"({"model":"chat","messages":[)"
+const std::string kBodyCode =
+    R"({"model":"chat","messages":[)"
     R"({"role":"system","content":"You are a senior engineer reviewing code. Point out bugs first, then style. Keep answers short and show corrected code where it helps. Do not rewrite the whole function unless asked."},)"
     R"({"role":"user","content":"Can you review a small helper of mine? It parses a config line into a key and a value."},)"
     R"({"role":"assistant","content":"Sure, paste it here. Tell me which language and version you target, and whether the input can contain comments or quoted values."},)"
@@ -168,8 +169,8 @@ struct World {
         if (d == ramping && t <= now - milliseconds(8000)) continue;
         if (!st.admit(0, d, t)) continue;
         const bool ok = (k + static_cast<int>(d)) % 7 != 0;
-        st.attempt_finished(0, d, t, ok, api::Origin::upstream,
-                               ok ? base_ttfb * jitter(g) : -1, ok ? base_tps * jitter(g) : -1);
+        st.attempt_finished(0, d, t, ok, api::Origin::upstream, ok ? base_ttfb * jitter(g) : -1,
+                            ok ? base_tps * jitter(g) : -1);
       }
       if (d == open) {
         // Failing since 1 s ago until the breaker trips (on count and failure rate): open
@@ -302,9 +303,9 @@ BENCHMARK(BM_ViewsPeers)->ArgNames({"deployments", "peers"})->Args({50, 1})->Arg
 // rank only (task general, standard tier), views precomputed.
 void BM_Rank(benchmark::State& state) {
   World w(static_cast<int>(state.range(0)), kBodyGeneral);
-  const router::Classifier::Result t =
-      w.classifier.classify({}, router::extract_features(w.chat.body, w.chat.prompt_tokens_estimate,
-                                                         w.classifier.needs()));
+  const router::Classifier::Result t = w.classifier.classify(
+      {},
+      router::extract_features(w.chat.body, w.chat.prompt_tokens_estimate, w.classifier.needs()));
   const router::RankInput in =
       w.rank_input(t.min_quality, w.cfg.routing.find_tier(w.cfg.routing.default_tier));
   std::size_t allowed = 0;
@@ -321,9 +322,9 @@ BENCHMARK(BM_Rank)->Arg(5)->Arg(50);
 // explain_line only (the x-switchyard-route header).
 void BM_Explain(benchmark::State& state) {
   World w(static_cast<int>(state.range(0)), kBodyGeneral);
-  const router::Classifier::Result t =
-      w.classifier.classify({}, router::extract_features(w.chat.body, w.chat.prompt_tokens_estimate,
-                                                         w.classifier.needs()));
+  const router::Classifier::Result t = w.classifier.classify(
+      {},
+      router::extract_features(w.chat.body, w.chat.prompt_tokens_estimate, w.classifier.needs()));
   const router::RankInput in =
       w.rank_input(t.min_quality, w.cfg.routing.find_tier(w.cfg.routing.default_tier));
   const router::Ranking ranking = router::rank(in, w.rng);

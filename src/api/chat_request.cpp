@@ -91,8 +91,7 @@ bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& e
     return fail(err, Errc::invalid_request, "you must provide a model parameter", "model");
   }
   if (!have_messages) {
-    return fail(err, Errc::invalid_request, "Missing required parameter: 'messages'.",
-                "messages");
+    return fail(err, Errc::invalid_request, "Missing required parameter: 'messages'.", "messages");
   }
   if (req.so_begin != std::string_view::npos && !req.stream) {
     // OpenAI rejects stream_options without stream; do the same rather than forward it.

@@ -10,9 +10,7 @@ bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
-bool is_hex(char c) {
-  return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
+bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 const char* skip_ws(const char* p, const char* e) {
   while (p < e && is_ws(*p)) ++p;
@@ -38,7 +36,14 @@ const char* valid_string_end(const char* p, const char* e) {
     if (c == '\\') {
       if (++p >= e) return nullptr;
       switch (*p) {
-        case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
           ++p;
           continue;
         case 'u':
@@ -111,7 +116,6 @@ const char* valid_literal_end(const char* p, const char* e, std::string_view lit
   return p + lit.size();
 }
 
-
 }  // namespace
 
 std::size_t skip_ws(std::string_view s, std::size_t i) {
@@ -157,7 +161,6 @@ std::size_t skip_value(std::string_view s, std::size_t i) {
   while (i < s.size() && s[i] != ',' && s[i] != '}' && s[i] != ']' && !is_ws(s[i])) ++i;
   return i;
 }
-
 
 bool json_valid(std::string_view json, std::size_t max_depth) {
   const char* p = json.data();

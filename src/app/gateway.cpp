@@ -15,10 +15,11 @@ namespace {
 std::string build_models_json(const config::Config& cfg) {
   nlohmann::json data = nlohmann::json::array();
   for (const auto& m : cfg.models) {
-    data.push_back({{"id", m.name},
-                    {"object", "model"},
-                    {"created", 0},
-                    {"owned_by", m.deployments.empty() ? "switchyard" : m.deployments[0].provider}});
+    data.push_back(
+        {{"id", m.name},
+         {"object", "model"},
+         {"created", 0},
+         {"owned_by", m.deployments.empty() ? "switchyard" : m.deployments[0].provider}});
   }
   return nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump();
 }
@@ -90,11 +91,12 @@ net::awaitable<void> Worker::accept_loop() {
     sock.set_option(tcp::no_delay(true), ignored);
     tcp::endpoint peer = sock.remote_endpoint(ignored);
     beast::tcp_stream ts(std::move(sock));
-    auto session = server_tls
-                       ? std::make_shared<http::Session>(AnyStream(std::move(ts), *server_tls),
-                                                         *this, peer)
-                       : std::make_shared<http::Session>(AnyStream(std::move(ts)), *this, peer);
-    net::co_spawn(ioc, [session]() { return session->run(); }, net::detached);
+    auto session =
+        server_tls
+            ? std::make_shared<http::Session>(AnyStream(std::move(ts), *server_tls), *this, peer)
+            : std::make_shared<http::Session>(AnyStream(std::move(ts)), *this, peer);
+    net::co_spawn(
+        ioc, [session]() { return session->run(); }, net::detached);
   }
 }
 

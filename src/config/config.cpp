@@ -553,7 +553,8 @@ Deployment parse_deployment(const YAML::Node& node, const std::string& path, con
   read_field(f, "weight", d.weight, 0.0, kInf);
   read_field(f, "max_rpm", d.max_rpm, 0, kMaxInt);
   // Parsed so the error can name the field, but not enforced yet: refuse rather than ignore.
-  if (d.max_rpm != 0) fail(f.path_of("max_rpm"), "a per-deployment RPM cap is not supported yet (use 0)");
+  if (d.max_rpm != 0)
+    fail(f.path_of("max_rpm"), "a per-deployment RPM cap is not supported yet (use 0)");
   read_field(f, "context_window", d.context_window, 0, kMaxInt64);
   if (const auto* n = f.get("prefill")) d.prefill = parse_prefill(*n, f.path_of("prefill"));
   return d;
@@ -577,7 +578,8 @@ Model parse_model(const YAML::Node& node, const std::string& path, const Config&
       m.hedge_after = Millis{read_int(*n, path, 0, kMaxMillis, kExpected)};
     }
     // The router parses hedging but does not hedge yet: refuse rather than ignore.
-    if (m.hedge_p95 || m.hedge_after.count() != 0) fail(path, "hedging is not supported yet (use 0)");
+    if (m.hedge_p95 || m.hedge_after.count() != 0)
+      fail(path, "hedging is not supported yet (use 0)");
   }
   const std::string deployments_path = f.path_of("deployments");
   const auto* list = f.get("deployments");

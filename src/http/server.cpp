@@ -65,8 +65,8 @@ void Session::watch_client(std::function<void()> on_gone) {
         if (ec || !w->active) return;
         w->active = false;
         char b;
-        ssize_t n = ::recv(self->stream_.tcp().socket().native_handle(), &b, 1,
-                           MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n =
+            ::recv(self->stream_.tcp().socket().native_handle(), &b, 1, MSG_PEEK | MSG_DONTWAIT);
         // 0: orderly close; <0 (not EAGAIN): reset. >0 means the client sent more bytes
         // (a pipelined request, TLS records): nothing to conclude, so stop watching.
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -155,8 +155,7 @@ net::awaitable<void> Session::run() {
       if (expect != parser.get().end() && beast::iequals(expect->value(), "100-continue")) {
         stream_.tcp().expires_after(sc.header_timeout);
         auto [wec, wn] = co_await stream_.visit([&](auto& s) {
-          return net::async_write(s, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25),
-                                  use_nothrow);
+          return net::async_write(s, net::buffer("HTTP/1.1 100 Continue\r\n\r\n", 25), use_nothrow);
         });
         stream_.tcp().expires_never();
         if (wec) break;
@@ -274,8 +273,8 @@ net::awaitable<bool> Session::send(Response& res) {
   unwatch();
   std::string head;
   head.reserve(512);
-  append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()),
-              request_id_, keep_alive_, res.body().size(), false);
+  append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()), request_id_,
+              keep_alive_, res.body().size(), false);
   std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body())};
   stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
   auto [ec, n] =
@@ -336,10 +335,9 @@ net::awaitable<void> Session::dispatch(Request& req) {
     Response res{bhttp::status::method_not_allowed, 11};
     res.set(bhttp::field::allow, allow);
     res.set(bhttp::field::content_type, "application/json");
-    res.body() = api::error_json(
-        std::string("Method ") + std::string(req.method_string()) + " is not allowed on " +
-            std::string(path) + ".",
-        "invalid_request_error", "method_not_allowed");
+    res.body() = api::error_json(std::string("Method ") + std::string(req.method_string()) +
+                                     " is not allowed on " + std::string(path) + ".",
+                                 "invalid_request_error", "method_not_allowed");
     co_await send(res);
     co_return false;
   };
@@ -410,9 +408,10 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_await send(res);
     co_return;
   }
-  co_await send_error(404, "Unknown request URL: " + std::string(req.method_string()) + " " +
-                               std::string(path) + ".",
-                      "invalid_request_error", "unknown_url");
+  co_await send_error(
+      404,
+      "Unknown request URL: " + std::string(req.method_string()) + " " + std::string(path) + ".",
+      "invalid_request_error", "unknown_url");
 }
 
 }  // namespace switchyard::http

@@ -39,9 +39,9 @@ void LocalStats::attempt_abandoned(std::size_t model, std::size_t deployment,
   s.breaker.on_abandoned(now);
 }
 
-void LocalStats::attempt_finished(std::size_t model, std::size_t deployment,
-                                  Clock::time_point now, bool ok, api::Origin origin,
-                                  double ttfb_ms, double tokens_per_s) {
+void LocalStats::attempt_finished(std::size_t model, std::size_t deployment, Clock::time_point now,
+                                  bool ok, api::Origin origin, double ttfb_ms,
+                                  double tokens_per_s) {
   Slot& s = slots_[model][deployment];
   if (s.in_flight > 0) --s.in_flight;
   s.outcomes.record(now, ok, origin);

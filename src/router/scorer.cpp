@@ -111,8 +111,8 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
   normalise(fit, &Candidate::cost);
   normalise(fit, &Candidate::latency);
   for (auto& c : fit) {
-    c.score = w.cost * c.cost + w.latency * c.latency + w.health * c.health +
-              w.headroom * c.headroom;
+    c.score =
+        w.cost * c.cost + w.latency * c.latency + w.health * c.health + w.headroom * c.headroom;
   }
 
   switch (m.strategy) {

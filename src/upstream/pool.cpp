@@ -24,8 +24,7 @@ Pool::Pool(net::any_io_executor ex, const config::Provider& provider)
     // Start-up path: exceptions here end start-up with a clear message.
     tls_ = std::make_unique<ssl::context>(ssl::context::tls_client);
     tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                      ssl::context::no_tlsv1_1);
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION);
     if (provider.tls.verify) {
       if (!provider.tls.ca_file.empty()) {
@@ -159,7 +158,8 @@ net::awaitable<Connected> Pool::connect(Clock::time_point deadline) {
     X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
     int ok = host_is_ip_ ? X509_VERIFY_PARAM_set1_ip_asc(param, url.host.c_str())
                          : SSL_set1_host(tls.native_handle(), url.host.c_str());
-    if (ok != 1) co_return Connected{api::Errc::tls_failed, "cannot set the expected host name", nullptr};
+    if (ok != 1)
+      co_return Connected{api::Errc::tls_failed, "cannot set the expected host name", nullptr};
   }
   c->stream.tcp().expires_at(deadline);
   auto [hec] = co_await tls.async_handshake(ssl::stream_base::client, use_nothrow);
@@ -167,8 +167,7 @@ net::awaitable<Connected> Pool::connect(Clock::time_point deadline) {
     bool timed_out = hec == beast::error::timeout;
     std::string why = hec.message();
     if (long v = SSL_get_verify_result(tls.native_handle()); v != X509_V_OK) {
-      why = std::string("certificate verification failed: ") +
-            X509_verify_cert_error_string(v);
+      why = std::string("certificate verification failed: ") + X509_verify_cert_error_string(v);
     }
     co_return Connected{timed_out ? api::Errc::connect_timeout : api::Errc::tls_failed,
                         "TLS handshake with " + url.host + " failed: " + why, nullptr};

@@ -43,10 +43,10 @@ struct Outcome {
   std::string detail;
   std::optional<long> retry_after_s;
   bool rejected_stream_options = false;  // a 4xx that names the field we added
-  bool broke = false;        // done, but the stream ended with an error event
-  double ttfb_ms = -1;       // request written → response head, when measured
-  double tokens_per_s = -1;  // content events per second of a stream, when measured
-  http::Response response;  // passthrough / context_length
+  bool broke = false;                    // done, but the stream ended with an error event
+  double ttfb_ms = -1;                   // request written → response head, when measured
+  double tokens_per_s = -1;              // content events per second of a stream, when measured
+  http::Response response;               // passthrough / context_length
 };
 
 Outcome failover(Errc e, std::string detail, int status = 0) {
@@ -138,15 +138,15 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
 
   // Task (header or rules) → min_quality; tier (header) → narrowing and weights.
   router::RequestFeatures features;
-  router::extract_features(chat.body, chat.prompt_tokens_estimate, w.classifier->needs(),
-                           features);
+  router::extract_features(chat.body, chat.prompt_tokens_estimate, w.classifier->needs(), features);
   auto task_it = req.find("x-switchyard-task");
   const std::string_view task_header =
       task_it == req.end() ? std::string_view{} : std::string_view(task_it->value());
   r.task = w.classifier->classify(task_header, features);
   if (!r.task.ok) {
-    return reject(400, "Unknown task in x-switchyard-task: `" + std::string(task_header.substr(0, 64)) + "`.",
-                  "invalid_request_error", "unknown_task");
+    return reject(
+        400, "Unknown task in x-switchyard-task: `" + std::string(task_header.substr(0, 64)) + "`.",
+        "invalid_request_error", "unknown_task");
   }
   auto tier_it = req.find("x-switchyard-tier");
   if (tier_it != req.end()) {
@@ -174,7 +174,8 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
   if (r.ranking.allowed.empty()) {
     bool all_context = !r.ranking.excluded.empty();
     for (const auto& c : r.ranking.excluded) {
-      all_context = all_context && c.excluded_because == "prompt + max_tokens exceed context_window";
+      all_context =
+          all_context && c.excluded_because == "prompt + max_tokens exceed context_window";
     }
     if (all_context) {
       return reject(400,
@@ -232,8 +233,7 @@ class ChatCall {
 Outcome client_gone_outcome() { return Outcome{}; }
 
 template <class Head>
-void ChatCall::add_gateway_headers(Head& h, const config::Deployment& d,
-                                   const ResponseParser& p) {
+void ChatCall::add_gateway_headers(Head& h, const config::Deployment& d, const ResponseParser& p) {
   for (const auto& f : p.get()) {
     if (is_passthrough_header(f.name_string())) h.set(f.name_string(), f.value());
   }
@@ -271,8 +271,8 @@ net::awaitable<void> ChatCall::run() {
     http::Response res{static_cast<bhttp::status>(route.error_status), 11};
     res.set(bhttp::field::content_type, "application/json");
     if (!route_.empty()) res.set("x-switchyard-route", route_);
-    res.body() = api::error_json(route.error_message, route.error_type, route.error_code,
-                                 route.error_param);
+    res.body() =
+        api::error_json(route.error_message, route.error_type, route.error_code, route.error_param);
     co_await session_.send(res);
     co_return;
   }
@@ -332,8 +332,8 @@ net::awaitable<void> ChatCall::run() {
     if (o.rejected_stream_options && !session_.client_gone()) {
       // Some OpenAI-compatible servers reject stream_options; we added it, so the
       // client's own request is fine: send it as the client wrote it.
-      spdlog::debug("{} {}/{} rejects stream_options; retrying without it",
-                    session_.request_id(), d.provider, d.model);
+      spdlog::debug("{} {}/{} rejects stream_options; retrying without it", session_.request_id(),
+                    d.provider, d.model);
       o = co_await attempt(d, false);
     }
     current_ = nullptr;
@@ -344,8 +344,8 @@ net::awaitable<void> ChatCall::run() {
       co_return;
     }
     const bool failed = o.kind == Outcome::Kind::failover || o.broke;
-    const api::Origin origin = o.kind == Outcome::Kind::failover ? api::origin_of(o.err)
-                                                                 : api::Origin::upstream;
+    const api::Origin origin =
+        o.kind == Outcome::Kind::failover ? api::origin_of(o.err) : api::Origin::upstream;
     worker_.stats.attempt_finished(model_index, idx, now, !failed, origin, ttfb_ms_,
                                    o.tokens_per_s);
     if (o.retry_after_s) {
@@ -463,7 +463,8 @@ net::awaitable<Errc> ChatCall::read_all(Connection& c, ResponseParser& p, std::s
   char buf[kReadChunk];
   while (!p.is_done()) {
     std::size_t n = 0;
-    Deadline dl = pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
+    Deadline dl =
+        pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
     Errc e = co_await read_some(c, p, buf, sizeof buf, n, dl, ec);
     out.append(buf, n);
     if (e != Errc::ok) co_return e;
@@ -486,7 +487,7 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
   up_head.append("POST ").append(prov.url.path).append("/chat/completions HTTP/1.1\r\nHost: ");
   up_head.append(prov.url.host_header());
   up_head.append("\r\nUser-Agent: switchyard/" SWITCHYARD_VERSION
-              "\r\nContent-Type: application/json\r\nAccept-Encoding: identity\r\nAccept: ");
+                 "\r\nContent-Type: application/json\r\nAccept-Encoding: identity\r\nAccept: ");
   up_head.append(chat_.stream ? "text/event-stream" : "application/json");
   if (!prov.api_key.empty()) up_head.append("\r\nAuthorization: Bearer ").append(prov.api_key);
   for (const auto& [k, v] : prov.headers) up_head.append("\r\n").append(k).append(": ").append(v);
@@ -522,8 +523,8 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
     ++conn->requests;
 
     const Clock::time_point sent_at = Clock::now();
-    Deadline head_dl = pick({sent_at + t.first_byte, Errc::first_byte_timeout},
-                            {total_at, Errc::total_timeout});
+    Deadline head_dl =
+        pick({sent_at + t.first_byte, Errc::first_byte_timeout}, {total_at, Errc::total_timeout});
     conn->stream.tcp().expires_at(head_dl.at);
     auto [wec, wn] = co_await conn->stream.visit(
         [&](auto& s) { return net::async_write(s, request_bytes, use_nothrow); });
@@ -532,9 +533,8 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
       parser.emplace();
       parser->header_limit(kMaxUpstreamHead);
       parser->body_limit(boost::none);  // bounded by our own limits while reading
-      auto [hec, hn] = co_await conn->stream.visit([&](auto& s) {
-        return bhttp::async_read_header(s, conn->buffer, *parser, use_nothrow);
-      });
+      auto [hec, hn] = co_await conn->stream.visit(
+          [&](auto& s) { return bhttp::async_read_header(s, conn->buffer, *parser, use_nothrow); });
       ec = hec;
     }
     if (!ec) {
@@ -669,8 +669,8 @@ EventFacts inspect(std::string_view data) {
       auto delta = c.find("delta");
       if (delta == c.end() || !delta->is_object()) continue;
       for (const char* k : {"content", "refusal", "reasoning_content", "reasoning"}) {
-        if (auto v = delta->find(k); v != delta->end() && v->is_string() &&
-                                     !v->get_ref<const std::string&>().empty()) {
+        if (auto v = delta->find(k);
+            v != delta->end() && v->is_string() && !v->get_ref<const std::string&>().empty()) {
           f.content = true;
         }
       }
@@ -701,7 +701,7 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
   const config::ProviderTimeouts& t = cfg_.providers[d.provider_index].timeouts;
   sse::Parser sse;
   sse::Event ev;
-  std::string out;      // events ready for the client from this read
+  std::string out;  // events ready for the client from this read
   bool committed = false, done = false, finished = false;
   bool upstream_error = false;
   std::string upstream_error_msg;
@@ -712,7 +712,8 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
   Errc e = Errc::ok;
 
   while (!parser.is_done() && !done && !upstream_error) {
-    Deadline dl = pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
+    Deadline dl =
+        pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
     if (!committed) dl = pick(dl, {head_at + t.first_token, Errc::first_token_timeout});
     std::size_t n = 0;
     e = co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec);
@@ -786,17 +787,15 @@ net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool
     give_back(pool, std::move(conn), false);
     if (upstream_error) {
       co_return failover(Errc::upstream_error_event,
-                         "upstream sent an error event: " + upstream_error_msg.substr(0, 300),
-                         200);
+                         "upstream sent an error event: " + upstream_error_msg.substr(0, 300), 200);
     }
     if (e != Errc::ok) {
-      co_return failover(e, describe_io(ec, e,
-                                        e == Errc::first_token_timeout ? t.first_token : t.idle));
+      co_return failover(
+          e, describe_io(ec, e, e == Errc::first_token_timeout ? t.first_token : t.idle));
     }
-    co_return failover(skipped ? Errc::upstream_malformed : Errc::upstream_empty,
-                       skipped ? "stream carried no valid JSON event"
-                               : "stream ended before any content",
-                       200);
+    co_return failover(
+        skipped ? Errc::upstream_malformed : Errc::upstream_empty,
+        skipped ? "stream carried no valid JSON event" : "stream ended before any content", 200);
   }
 
   // Past the commit point: finish honestly.
@@ -866,8 +865,8 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
   RouteDecision r = decide_route(w, req, chat, *model, now);
   static constexpr const char* kStrategy[] = {"score", "fallback", "weighted"};
   static constexpr const char* kBreaker[] = {"closed", "open", "half_open"};
-  const config::Weights weights = r.tier ? r.tier->weights.apply(w.cfg->routing.weights)
-                                         : w.cfg->routing.weights;
+  const config::Weights weights =
+      r.tier ? r.tier->weights.apply(w.cfg->routing.weights) : w.cfg->routing.weights;
   json out = {
       {"model", model->name},
       {"strategy", kStrategy[static_cast<int>(model->strategy)]},
@@ -876,7 +875,9 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
       {"min_quality", r.task.min_quality},
       {"tier", r.tier ? json(r.tier->name) : json(nullptr)},
       {"weights",
-       {{"cost", weights.cost}, {"latency", weights.latency}, {"health", weights.health},
+       {{"cost", weights.cost},
+        {"latency", weights.latency},
+        {"health", weights.health},
         {"headroom", weights.headroom}}},
       {"prompt_tokens_estimate", chat.prompt_tokens_estimate},
       {"expected_output_tokens",
@@ -886,7 +887,8 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
       {"worker", w.index},
   };
   if (r.error_status != 0) {
-    out["error"] = {{"status", r.error_status}, {"message", r.error_message}, {"code", r.error_code}};
+    out["error"] = {
+        {"status", r.error_status}, {"message", r.error_message}, {"code", r.error_code}};
   }
   // This worker's own breaker, or "open_elsewhere" when only another worker's is open
   // (the merged view keeps this worker away until that one's probe succeeds).
@@ -916,8 +918,8 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
     json e = describe(c);
     e["rank"] = i + 1;
     e["score"] = c.score;
-    e["parts"] = {{"cost", c.cost}, {"latency", c.latency}, {"health", c.health},
-                  {"headroom", c.headroom}};
+    e["parts"] = {
+        {"cost", c.cost}, {"latency", c.latency}, {"health", c.health}, {"headroom", c.headroom}};
     e["expected_cost_usd"] = c.expected_cost_usd;
     e["expected_latency_ms"] = c.expected_latency_ms;
     e["demoted"] = c.demoted;

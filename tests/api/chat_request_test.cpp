@@ -59,7 +59,8 @@ TEST(ChatRequest, Errors) {
 
 TEST(ChatRequest, UpstreamBodyChangesOnlyTheModel) {
   std::string body =
-      "{ \"model\" : \"alias\",\n  \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9 \\\"q\\\"\"}],"
+      "{ \"model\" : \"alias\",\n  \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9 "
+      "\\\"q\\\"\"}],"
       "\"temperature\":0.70, \"x_unknown\":{\"deep\":[1,2,{\"model\":\"inner\"}]}, \"seed\":1e2}";
   auto r = parse_ok(body);
   std::string up = upstream_body(r, "gpt-4o-mini-2024-07-18");
@@ -73,8 +74,9 @@ TEST(ChatRequest, StreamWithoutUsageGetsIncludeUsageAppended) {
   auto r = parse_ok(body);
   EXPECT_FALSE(r.client_include_usage);
   std::string up = upstream_body(r, "b");
-  EXPECT_EQ(up,
-            R"({"model":"b","messages":[{"role":"user","content":"}"}],"stream":true,"stream_options":{"include_usage":true}} )");
+  EXPECT_EQ(
+      up,
+      R"({"model":"b","messages":[{"role":"user","content":"}"}],"stream":true,"stream_options":{"include_usage":true}} )");
   auto j = nlohmann::json::parse(up);
   EXPECT_TRUE(j["stream_options"]["include_usage"].get<bool>());
 }
@@ -90,8 +92,9 @@ TEST(ChatRequest, ExistingStreamOptionsAreEditedInPlace) {
       R"({"stream_options":{"include_usage":false,"x":1},"model":"a","messages":[{"role":"user","content":"x"}],"stream":true})";
   auto r = parse_ok(body);
   std::string up = upstream_body(r, "bb");
-  EXPECT_EQ(up,
-            R"({"stream_options":{"include_usage":true,"x":1},"model":"bb","messages":[{"role":"user","content":"x"}],"stream":true})");
+  EXPECT_EQ(
+      up,
+      R"({"stream_options":{"include_usage":true,"x":1},"model":"bb","messages":[{"role":"user","content":"x"}],"stream":true})");
 }
 
 TEST(ChatRequest, ClientUsageRequestIsLeftAlone) {
@@ -121,13 +124,55 @@ namespace {
 
 TEST(JsonValid, AgreesWithNlohmannOnHandPickedCases) {
   const char* cases[] = {
-      "{}", "[]", "0", "-0", "1.5e10", "-1.2E-3", "\"x\"", "true", "false", "null", " {\"a\" : [1, 2, {}]} ",
-      "{\"a\":\"\\u00e9\\n\\\"\"}", "\"\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\"", "[[[[[]]]]]",
+      "{}",
+      "[]",
+      "0",
+      "-0",
+      "1.5e10",
+      "-1.2E-3",
+      "\"x\"",
+      "true",
+      "false",
+      "null",
+      " {\"a\" : [1, 2, {}]} ",
+      "{\"a\":\"\\u00e9\\n\\\"\"}",
+      "\"\xc3\xa9\xe2\x9c\x93\xf0\x9f\x98\x80\"",
+      "[[[[[]]]]]",
       // invalid
-      "", " ", "{", "}", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "1.", ".5", "1e", "-", "+1",
-      "tru", "nul", "\"\\x\"", "\"\\u12\"", "\"a\nb\"", "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"",
-      "\"\xf4\x90\x80\x80\"", "{} {}", "[1 2]", "{\"a\":1 \"b\":2}", "\"unterminated", "[\"a\",]",
-      "{\"a\":}", "[,]", "nulll", "{\"a\":[}", "NaN", "Infinity",
+      "",
+      " ",
+      "{",
+      "}",
+      "[1,]",
+      "{\"a\":1,}",
+      "{\"a\" 1}",
+      "{a:1}",
+      "01",
+      "1.",
+      ".5",
+      "1e",
+      "-",
+      "+1",
+      "tru",
+      "nul",
+      "\"\\x\"",
+      "\"\\u12\"",
+      "\"a\nb\"",
+      "\"\xff\"",
+      "\"\xc0\xaf\"",
+      "\"\xed\xa0\x80\"",
+      "\"\xf4\x90\x80\x80\"",
+      "{} {}",
+      "[1 2]",
+      "{\"a\":1 \"b\":2}",
+      "\"unterminated",
+      "[\"a\",]",
+      "{\"a\":}",
+      "[,]",
+      "nulll",
+      "{\"a\":[}",
+      "NaN",
+      "Infinity",
   };
   for (const char* c : cases) {
     EXPECT_EQ(json_valid(c), nlohmann::json::accept(c)) << "input: " << c;

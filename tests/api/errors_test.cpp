@@ -8,8 +8,8 @@ namespace switchyard::api {
 namespace {
 
 TEST(Errors, ErrorJsonIsOpenAiShaped) {
-  auto j = nlohmann::json::parse(error_json("bad \"thing\"", "invalid_request_error",
-                                            "model_not_found", "model"));
+  auto j = nlohmann::json::parse(
+      error_json("bad \"thing\"", "invalid_request_error", "model_not_found", "model"));
   ASSERT_TRUE(j.contains("error"));
   EXPECT_EQ(j["error"]["message"], "bad \"thing\"");
   EXPECT_EQ(j["error"]["type"], "invalid_request_error");
@@ -25,8 +25,8 @@ TEST(Errors, EmptyCodeAndParamAreNull) {
 
 TEST(Errors, InvalidUtf8InMessageStillGivesValidJson) {
   std::string msg = "upstream said \xff\xfe";
-  EXPECT_FALSE(nlohmann::json::parse(error_json(msg, "upstream_error"), nullptr, false)
-                   .is_discarded());
+  EXPECT_FALSE(
+      nlohmann::json::parse(error_json(msg, "upstream_error"), nullptr, false).is_discarded());
 }
 
 TEST(Errors, StatusMapping) {

@@ -581,8 +581,9 @@ TEST(ConfigErrors, HedgeAfterRejectsOtherForms) {
 TEST(ConfigParse, MaxRpm) {
   EXPECT_EQ(parse(with_deployment_line("max_rpm: 0")).models[0].deployments[0].max_rpm, 0);
   // Not enforced yet: a cap is refused rather than ignored.
-  EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 60")),
-            "models[0].deployments[0].max_rpm: a per-deployment RPM cap is not supported yet (use 0)");
+  EXPECT_EQ(
+      parse_error(with_deployment_line("max_rpm: 60")),
+      "models[0].deployments[0].max_rpm: a per-deployment RPM cap is not supported yet (use 0)");
   EXPECT_EQ(parse_error(with_deployment_line("max_rpm: -1")),
             "models[0].deployments[0].max_rpm: must be >= 0");
   EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 2147483648")),

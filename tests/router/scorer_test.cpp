@@ -217,7 +217,7 @@ namespace {
 TEST(ScorerPriors, AnUnmeasuredDeploymentCountsAsAverageLatency) {
   Fixture f = three();
   for (auto& v : f.views) v = DeploymentView{};  // nothing measured...
-  f.views[2].ttfb_ms = 5;                         // ...but premium, which answered fast
+  f.views[2].ttfb_ms = 5;                        // ...but premium, which answered fast
   std::mt19937_64 rng(1);
   RankInput in = f.input();
   in.min_quality = 0.7;  // mid or premium
@@ -234,7 +234,8 @@ TEST(ScorerPriors, GenerationTimeCountsOnlyWhenEveryRateIsMeasured) {
   for (const auto& c : r.allowed) EXPECT_DOUBLE_EQ(c.expected_latency_ms, 300.0);
   f.views[0].tokens_per_s = 80;
   r = rank(f.input(), rng);
-  for (const auto& c : r.allowed) EXPECT_DOUBLE_EQ(c.expected_latency_ms, 300.0 + 200.0 / 80 * 1000);
+  for (const auto& c : r.allowed)
+    EXPECT_DOUBLE_EQ(c.expected_latency_ms, 300.0 + 200.0 / 80 * 1000);
 }
 
 }  // namespace

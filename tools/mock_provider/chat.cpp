@@ -62,11 +62,21 @@ void append_json_string(std::string& out, std::string_view s) {
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out.append("\\\""); break;
-      case '\\': out.append("\\\\"); break;
-      case '\n': out.append("\\n"); break;
-      case '\r': out.append("\\r"); break;
-      case '\t': out.append("\\t"); break;
+      case '"':
+        out.append("\\\"");
+        break;
+      case '\\':
+        out.append("\\\\");
+        break;
+      case '\n':
+        out.append("\\n");
+        break;
+      case '\r':
+        out.append("\\r");
+        break;
+      case '\t':
+        out.append("\\t");
+        break;
       default:
         if (u < 0x20) {
           out.append("\\u00");
@@ -228,9 +238,8 @@ void ChunkWriter::content(std::string& out, std::size_t i) const {
 
 void ChunkWriter::finish(std::string& out) const {
   open(out);
-  out.append(a_.tool_call
-                 ? R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"})"
-                 : R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"})");
+  out.append(a_.tool_call ? R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"})"
+                          : R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"})");
   close(out);
 }
 
@@ -258,12 +267,18 @@ std::string error_json(std::string_view message, std::string_view type,
 
 ErrorShape default_error_shape(unsigned status) {
   switch (status) {
-    case 400: return {"invalid_request_error", std::nullopt};
-    case 401: return {"authentication_error", "invalid_api_key"};
-    case 404: return {"invalid_request_error", "model_not_found"};
-    case 429: return {"requests", "rate_limit_exceeded"};
-    case 529: return {"overloaded_error", "overloaded"};
-    default: return {"server_error", std::nullopt};
+    case 400:
+      return {"invalid_request_error", std::nullopt};
+    case 401:
+      return {"authentication_error", "invalid_api_key"};
+    case 404:
+      return {"invalid_request_error", "model_not_found"};
+    case 429:
+      return {"requests", "rate_limit_exceeded"};
+    case 529:
+      return {"overloaded_error", "overloaded"};
+    default:
+      return {"server_error", std::nullopt};
   }
 }
 

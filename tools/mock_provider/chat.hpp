@@ -53,9 +53,7 @@ struct Answer {
   std::uint64_t prompt_tokens = 0;
   bool include_usage = false;  ///< stream only
 
-  std::uint64_t completion_tokens() const {
-    return tool_call ? kToolCallCompletionTokens : tokens;
-  }
+  std::uint64_t completion_tokens() const { return tool_call ? kToolCallCompletionTokens : tokens; }
 };
 
 /// The non-stream `chat.completion` object.

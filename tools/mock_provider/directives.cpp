@@ -72,17 +72,28 @@ struct Spec {
 constexpr std::uint32_t kMaxCount = 1'000'000;
 
 constexpr std::array kSpecs{
-    Spec{"latency_ms", Kind::delay},         Spec{"tokens", Kind::count},
-    Spec{"chunk_delay_ms", Kind::delay},     Spec{"first_token_ms", Kind::delay},
-    Spec{"status", Kind::status},            Spec{"error_code", Kind::string},
-    Spec{"error_type", Kind::string},        Spec{"retry_after", Kind::string},
-    Spec{"reset_before_head", Kind::boolean}, Spec{"reset_after", Kind::count},
-    Spec{"stall_after", Kind::count},        Spec{"hang", Kind::boolean},
-    Spec{"invalid_json", Kind::boolean},     Spec{"empty_body", Kind::boolean},
-    Spec{"no_done", Kind::boolean},          Spec{"error_event_after", Kind::count},
-    Spec{"crlf", Kind::boolean},             Spec{"comments", Kind::boolean},
-    Spec{"chunked", Kind::boolean},          Spec{"close", Kind::boolean},
-    Spec{"events_per_write", Kind::count},   Spec{"tool_call", Kind::boolean},
+    Spec{"latency_ms", Kind::delay},
+    Spec{"tokens", Kind::count},
+    Spec{"chunk_delay_ms", Kind::delay},
+    Spec{"first_token_ms", Kind::delay},
+    Spec{"status", Kind::status},
+    Spec{"error_code", Kind::string},
+    Spec{"error_type", Kind::string},
+    Spec{"retry_after", Kind::string},
+    Spec{"reset_before_head", Kind::boolean},
+    Spec{"reset_after", Kind::count},
+    Spec{"stall_after", Kind::count},
+    Spec{"hang", Kind::boolean},
+    Spec{"invalid_json", Kind::boolean},
+    Spec{"empty_body", Kind::boolean},
+    Spec{"no_done", Kind::boolean},
+    Spec{"error_event_after", Kind::count},
+    Spec{"crlf", Kind::boolean},
+    Spec{"comments", Kind::boolean},
+    Spec{"chunked", Kind::boolean},
+    Spec{"close", Kind::boolean},
+    Spec{"events_per_write", Kind::count},
+    Spec{"tool_call", Kind::boolean},
     Spec{"reject_stream_options", Kind::boolean},
     Spec{"fail_until_ms", Kind::string},
 };
@@ -136,36 +147,58 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
       break;
   }
 
-  if (key == "latency_ms") d.latency_ms = n;
-  else if (key == "tokens") d.tokens = n;
-  else if (key == "chunk_delay_ms") d.chunk_delay_ms = n;
-  else if (key == "first_token_ms") d.first_token_ms = n;
-  else if (key == "status") d.status = n;
-  else if (key == "error_code") d.error_code = std::string(value);
-  else if (key == "error_type") d.error_type = std::string(value);
+  if (key == "latency_ms")
+    d.latency_ms = n;
+  else if (key == "tokens")
+    d.tokens = n;
+  else if (key == "chunk_delay_ms")
+    d.chunk_delay_ms = n;
+  else if (key == "first_token_ms")
+    d.first_token_ms = n;
+  else if (key == "status")
+    d.status = n;
+  else if (key == "error_code")
+    d.error_code = std::string(value);
+  else if (key == "error_type")
+    d.error_type = std::string(value);
   else if (key == "retry_after") {
     if (value.empty()) return bad_value(key, value, "a non-empty value");
     d.retry_after = std::string(value);
-  } else if (key == "reset_before_head") d.reset_before_head = b;
-  else if (key == "reset_after") d.reset_after = n;
-  else if (key == "stall_after") d.stall_after = n;
-  else if (key == "hang") d.hang = b;
-  else if (key == "invalid_json") d.invalid_json = b;
-  else if (key == "empty_body") d.empty_body = b;
-  else if (key == "no_done") d.no_done = b;
-  else if (key == "error_event_after") d.error_event_after = n;
-  else if (key == "crlf") d.crlf = b;
-  else if (key == "comments") d.comments = b;
-  else if (key == "chunked") d.chunked = b;
-  else if (key == "close") d.close = b;
+  } else if (key == "reset_before_head")
+    d.reset_before_head = b;
+  else if (key == "reset_after")
+    d.reset_after = n;
+  else if (key == "stall_after")
+    d.stall_after = n;
+  else if (key == "hang")
+    d.hang = b;
+  else if (key == "invalid_json")
+    d.invalid_json = b;
+  else if (key == "empty_body")
+    d.empty_body = b;
+  else if (key == "no_done")
+    d.no_done = b;
+  else if (key == "error_event_after")
+    d.error_event_after = n;
+  else if (key == "crlf")
+    d.crlf = b;
+  else if (key == "comments")
+    d.comments = b;
+  else if (key == "chunked")
+    d.chunked = b;
+  else if (key == "close")
+    d.close = b;
   else if (key == "events_per_write") {
     if (n == 0) return bad_value(key, value, "an integer from 1 to " + std::to_string(kMaxCount));
     d.events_per_write = n;
-  } else if (key == "tool_call") d.tool_call = b;
-  else if (key == "reject_stream_options") d.reject_stream_options = b;
+  } else if (key == "tool_call")
+    d.tool_call = b;
+  else if (key == "reject_stream_options")
+    d.reject_stream_options = b;
   else if (key == "fail_until_ms") {
     std::uint64_t v = 0;
-    if (value.empty() || value.size() > 16) return bad_value(key, value, "a Unix time in milliseconds");
+    if (value.empty() || value.size() > 16)
+      return bad_value(key, value, "a Unix time in milliseconds");
     for (char c : value) {
       if (c < '0' || c > '9') return bad_value(key, value, "a Unix time in milliseconds");
       v = v * 10 + static_cast<std::uint64_t>(c - '0');

@@ -14,14 +14,14 @@ inline constexpr std::uint32_t kMaxWaitMs = 10 * 60 * 1000;
 
 /// Per-request behaviour. Defaults give a plain, immediate, successful answer.
 struct Directives {
-  std::uint32_t latency_ms = 0;      ///< before the response head, for every response
-  std::uint32_t tokens = 8;          ///< content tokens of the answer
-  std::uint32_t chunk_delay_ms = 0;  ///< stream: between successive writes
+  std::uint32_t latency_ms = 0;                 ///< before the response head, for every response
+  std::uint32_t tokens = 8;                     ///< content tokens of the answer
+  std::uint32_t chunk_delay_ms = 0;             ///< stream: between successive writes
   std::optional<std::uint32_t> first_token_ms;  ///< stream: role chunk → first content chunk
   unsigned status = 0;                          ///< 0 = success path, else 400..599
-  std::optional<std::string> error_code;  ///< overrides the error `code`; "" means null
-  std::optional<std::string> error_type;  ///< overrides the error `type`
-  std::optional<std::string> retry_after;  ///< adds a Retry-After header
+  std::optional<std::string> error_code;        ///< overrides the error `code`; "" means null
+  std::optional<std::string> error_type;        ///< overrides the error `type`
+  std::optional<std::string> retry_after;       ///< adds a Retry-After header
   bool reset_before_head = false;
   std::optional<std::uint32_t> reset_after;
   std::optional<std::uint32_t> stall_after;

@@ -133,8 +133,9 @@ void append_head(std::string& out, const Head& h) {
     out.append("\r\n");
     if (h.status == 200) out.append(kRateLimitHeaders);
     out.append("openai-processing-ms: ");
-    append_uint(out, static_cast<std::uint64_t>(
-                         std::chrono::duration_cast<Millis>(Clock::now() - h.chat->received).count()));
+    append_uint(out,
+                static_cast<std::uint64_t>(
+                    std::chrono::duration_cast<Millis>(Clock::now() - h.chat->received).count()));
     out.append("\r\n");
     if (h.chat->retry_after != nullptr && h.chat->retry_after->has_value()) {
       out.append("Retry-After: ").append(**h.chat->retry_after).append("\r\n");
@@ -381,7 +382,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     co_await stop_watch();
 
     if (sse) {
-      auto& counter = stream_done_ ? shared_.stats.streams_completed : shared_.stats.streams_aborted;
+      auto& counter =
+          stream_done_ ? shared_.stats.streams_completed : shared_.stats.streams_aborted;
       counter.fetch_add(1, std::memory_order_relaxed);
     }
     co_return next;
@@ -405,17 +407,18 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     unsigned status = d.status;
     if (d.fail_until_ms) {
-      const auto now_ms = static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(
-              std::chrono::system_clock::now().time_since_epoch())
-              .count());
+      const auto now_ms =
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count());
       status = now_ms < *d.fail_until_ms ? (status != 0 ? status : 500u) : 0u;
     }
     if (status != 0) {
       const ErrorShape shape = default_error_shape(status);
       std::optional<std::string_view> code = shape.code;
       if (d.error_code) {
-        code = d.error_code->empty() ? std::nullopt : std::optional<std::string_view>(*d.error_code);
+        code =
+            d.error_code->empty() ? std::nullopt : std::optional<std::string_view>(*d.error_code);
       }
       const std::string_view type = d.error_type ? std::string_view(*d.error_type) : shape.type;
       const std::string message = "mock error " + std::to_string(status);
@@ -443,8 +446,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
     const bool tool = d.tool_call || cr.wants_tool;
     const auto created = static_cast<std::int64_t>(std::time(nullptr));
-    const Answer a{seq, created, cr.model, tool, cr.tool_name, d.tokens, prompt_tokens,
-                   cr.include_usage};
+    const Answer a{seq,          created,  cr.model,      tool,
+                   cr.tool_name, d.tokens, prompt_tokens, cr.include_usage};
     if (cr.stream) co_return co_await stream_answer(a, d, meta, keep);
     co_return co_await unary_answer(a, d, meta, keep);
   }
@@ -716,11 +719,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  net::steady_timer wait_timer_;   // every directive wait; the watcher cancels it
-  net::steady_timer watch_done_;   // fires (is cancelled) when the watcher has ended
-  std::string out_;     // bytes of the next write; keeps its capacity across requests
-  std::string body_;    // non-stream completion body
-  std::string events_;  // SSE events not yet framed into a chunk
+  net::steady_timer wait_timer_;  // every directive wait; the watcher cancels it
+  net::steady_timer watch_done_;  // fires (is cancelled) when the watcher has ended
+  std::string out_;               // bytes of the next write; keeps its capacity across requests
+  std::string body_;              // non-stream completion body
+  std::string events_;            // SSE events not yet framed into a chunk
   Sse sse_;
   std::uint32_t pending_events_ = 0;
   std::uint64_t writes_ = 0;
@@ -824,8 +827,8 @@ void run_server(const Options& opts) {
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
     if (ec) {
-      throw std::runtime_error("cannot listen on " + opts.host + ":" +
-                               std::to_string(opts.port) + ": " + ec.message());
+      throw std::runtime_error("cannot listen on " + opts.host + ":" + std::to_string(opts.port) +
+                               ": " + ec.message());
     }
     std::printf("LISTENING %u\n", static_cast<unsigned>(acceptor.local_endpoint().port()));
     std::fflush(stdout);

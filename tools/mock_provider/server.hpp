@@ -14,7 +14,7 @@ struct Options {
   std::string tls_cert;            ///< PEM chain; with tls_key, serve HTTPS only
   std::string tls_key;
   unsigned threads = 1;
-  bool verbose = false;  ///< one stderr line per request
+  bool verbose = false;                            ///< one stderr line per request
   std::chrono::milliseconds idle_timeout{300000};  ///< keep-alive connection with no request
 };
 

@@ -57,8 +57,7 @@ void RequestLog::record(Request&& req) {
   std::lock_guard lock(mu_);
   body_bytes_ += req.body().size();
   entries_.push_back(std::move(req));
-  while (entries_.size() > 1 &&
-         (entries_.size() > kCapacity || body_bytes_ > kMaxBodyBytes)) {
+  while (entries_.size() > 1 && (entries_.size() > kCapacity || body_bytes_ > kMaxBodyBytes)) {
     body_bytes_ -= entries_.front().body().size();
     if (evicted.body().empty() && evicted.base().begin() == evicted.base().end()) {
       evicted = std::move(entries_.front());
@@ -84,9 +83,8 @@ std::string RequestLog::to_json() const {
       nlohmann::json headers = nlohmann::json::object();
       for (const auto& field : req.base()) {
         std::string name(field.name_string());
-        std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) {
-          return static_cast<char>(std::tolower(c));
-        });
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         auto& slot = headers[name];
         // A repeated header is folded into one value, as HTTP allows.
         if (slot.is_string()) {
@@ -109,8 +107,8 @@ std::string stats_json(const Stats& s, const SniLog& sni) {
   std::string out = R"({"connections_accepted":)";
   append_uint(out, s.connections_accepted.load(std::memory_order_relaxed));
   out.append(R"(,"active_connections":)");
-  append_uint(out, static_cast<std::uint64_t>(
-                       std::max<std::int64_t>(0, s.active_connections.load(std::memory_order_relaxed))));
+  append_uint(out, static_cast<std::uint64_t>(std::max<std::int64_t>(
+                       0, s.active_connections.load(std::memory_order_relaxed))));
   out.append(R"(,"requests":)");
   append_uint(out, s.requests.load(std::memory_order_relaxed));
   out.append(R"(,"streams_started":)");

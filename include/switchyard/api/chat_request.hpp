@@ -13,11 +13,11 @@
 namespace switchyard::api {
 
 struct ChatRequest {
-  std::string_view body;        ///< the client's bytes (owned by the caller)
-  std::string model;            ///< decoded "model"
+  std::string_view body;  ///< the client's bytes (owned by the caller)
+  std::string model;      ///< decoded "model"
   bool stream = false;
-  bool client_include_usage = false;  ///< client asked stream_options.include_usage
-  std::int64_t max_tokens = 0;  ///< max_completion_tokens or max_tokens, 0 if absent
+  bool client_include_usage = false;        ///< client asked stream_options.include_usage
+  std::int64_t max_tokens = 0;              ///< max_completion_tokens or max_tokens, 0 if absent
   std::int64_t prompt_tokens_estimate = 0;  ///< tokenizer-free estimate (bytes / 4)
   std::size_t n = 1;
   bool has_tools = false;

@@ -51,8 +51,8 @@ bool is_timeout(Errc e) noexcept;
 std::string_view name_of(Errc e) noexcept;
 
 /// {"error":{"message":…,"type":…,"param":…,"code":…}}; empty param/code become null.
-std::string error_json(std::string_view message, std::string_view type,
-                       std::string_view code = {}, std::string_view param = {});
+std::string error_json(std::string_view message, std::string_view type, std::string_view code = {},
+                       std::string_view param = {});
 
 /// What a client sees for a local error: status, type and message.
 struct ClientError {

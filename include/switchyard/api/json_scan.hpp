@@ -10,7 +10,7 @@
 namespace switchyard::api {
 
 struct Member {
-  std::string_view key;    ///< raw key bytes between the quotes (escapes not decoded)
+  std::string_view key;     ///< raw key bytes between the quotes (escapes not decoded)
   std::size_t value_begin;  ///< offset of the value's first byte
   std::size_t value_end;    ///< offset one past the value's last byte
 };

@@ -55,9 +55,9 @@ struct ProviderTimeouts {
 /// base_url split into its parts; the adapter appends its own path to `path`.
 struct Url {
   bool https = true;
-  std::string host;       ///< no brackets for IPv6 literals
+  std::string host;  ///< no brackets for IPv6 literals
   std::uint16_t port = 443;
-  std::string path;       ///< without trailing '/', may be empty
+  std::string path;                 ///< without trailing '/', may be empty
   std::string host_header() const;  ///< "host" or "host:port" when port is not the scheme default
 };
 
@@ -68,7 +68,7 @@ struct Provider {
   Url url;
   std::string api_key;  ///< secret: never logged
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string api_version;  ///< azure only
+  std::string api_version;   ///< azure only
   int max_connections = 64;  ///< per worker
   int max_queue = 0;         ///< waiters per worker before pool_overflow; 0 in the file = 4 x
                              ///< max_connections (resolved by the loader, so >= 1 after load)
@@ -78,7 +78,7 @@ struct Provider {
 };
 
 struct Price {
-  double input = 0;         ///< USD per million tokens
+  double input = 0;  ///< USD per million tokens
   double output = 0;
   double cached_input = -1;  ///< < 0: same as input
 };
@@ -86,9 +86,9 @@ struct Price {
 enum class Prefill { auto_, yes, no };
 
 struct Deployment {
-  std::string provider;       ///< Provider::name
+  std::string provider;            ///< Provider::name
   std::size_t provider_index = 0;  ///< index into Config::providers (resolved by the loader)
-  std::string model;          ///< upstream model name
+  std::string model;               ///< upstream model name
   Price price;
   double quality = 0.5;
   double weight = 1;
@@ -102,8 +102,8 @@ enum class Strategy { score, fallback, weighted };
 struct Model {
   std::string name;
   Strategy strategy = Strategy::score;
-  Millis hedge_after{0};    ///< > 0: start a backup attempt if no response head by then
-  bool hedge_p95 = false;   ///< hedge_after_ms: p95 — use the deployment's own p95 TTFT
+  Millis hedge_after{0};   ///< > 0: start a backup attempt if no response head by then
+  bool hedge_p95 = false;  ///< hedge_after_ms: p95 — use the deployment's own p95 TTFT
   std::vector<Deployment> deployments;
 };
 
@@ -113,11 +113,11 @@ struct Model {
 /// default, `match: any`) selects the task when any set condition holds; true (`match:
 /// all`) when every set condition holds.
 struct TaskMatch {
-  std::string regex;                    ///< RE2, over the last user message's text
-  std::optional<bool> tools;            ///< the request defines tools
-  std::int64_t min_prompt_tokens = 0;   ///< estimated prompt tokens >= this (0 = unset)
-  std::optional<bool> json_schema;      ///< response_format.type == "json_schema"
-  std::optional<bool> images;           ///< a message has an image content part
+  std::string regex;                   ///< RE2, over the last user message's text
+  std::optional<bool> tools;           ///< the request defines tools
+  std::int64_t min_prompt_tokens = 0;  ///< estimated prompt tokens >= this (0 = unset)
+  std::optional<bool> json_schema;     ///< response_format.type == "json_schema"
+  std::optional<bool> images;          ///< a message has an image content part
   bool match_all = false;
 };
 
@@ -147,15 +147,15 @@ struct WeightOverride {
 };
 
 struct Retry {
-  int max_attempts = 3;        ///< attempts per request, all deployments together
-  Millis backoff{50};          ///< first backoff before retrying the same deployment
+  int max_attempts = 3;  ///< attempts per request, all deployments together
+  Millis backoff{50};    ///< first backoff before retrying the same deployment
   Millis max_backoff{2000};
 };
 
 struct Breaker {
-  int failures = 5;            ///< upstream-origin failures within window → open
+  int failures = 5;  ///< upstream-origin failures within window → open
   Millis window{10000};
-  Millis cooldown{5000};       ///< first open period; grows (with jitter) on repeated trips
+  Millis cooldown{5000};  ///< first open period; grows (with jitter) on repeated trips
   /// ...and those failures must also be at least this share of the window's upstream
   /// outcomes, so a deployment with a small background error rate under heavy traffic is
   /// not ejected (extension key; 0 = count only).

@@ -55,8 +55,8 @@ class LocalStats {
   /// that is what is left). false: do not send; nothing to report.
   bool admit(std::size_t model, std::size_t deployment, Clock::time_point now);
   /// One finished attempt (after admit() said yes). ttfb_ms / tokens_per_s < 0: not measured.
-  void attempt_finished(std::size_t model, std::size_t deployment, Clock::time_point now,
-                        bool ok, api::Origin origin, double ttfb_ms, double tokens_per_s);
+  void attempt_finished(std::size_t model, std::size_t deployment, Clock::time_point now, bool ok,
+                        api::Origin origin, double ttfb_ms, double tokens_per_s);
   /// The attempt admit() let through ended before it said anything about the deployment
   /// (e.g. the client left).
   void attempt_abandoned(std::size_t model, std::size_t deployment, Clock::time_point now);

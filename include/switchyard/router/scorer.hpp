@@ -18,23 +18,23 @@ namespace switchyard::router {
 
 /// What the router knows about one deployment right now (from the merged live stats).
 struct DeploymentView {
-  double ttfb_ms = -1;         ///< EWMA time to first byte; < 0: no data yet
-  double tokens_per_s = -1;    ///< EWMA output tokens per second; < 0: no data yet
-  double success_rate = 1.0;   ///< recent upstream-origin success rate, 0..1
-  double headroom = 1.0;       ///< provider-reported rate-limit headroom, 0..1
-  bool breaker_open = false;   ///< open (or half-open with its probe taken)
-  bool retry_after = false;    ///< inside a provider's Retry-After window
-  double share = 1.0;          ///< slow-start share after a breaker closed, 0..1
+  double ttfb_ms = -1;        ///< EWMA time to first byte; < 0: no data yet
+  double tokens_per_s = -1;   ///< EWMA output tokens per second; < 0: no data yet
+  double success_rate = 1.0;  ///< recent upstream-origin success rate, 0..1
+  double headroom = 1.0;      ///< provider-reported rate-limit headroom, 0..1
+  bool breaker_open = false;  ///< open (or half-open with its probe taken)
+  bool retry_after = false;   ///< inside a provider's Retry-After window
+  double share = 1.0;         ///< slow-start share after a breaker closed, 0..1
 };
 
 struct RankInput {
   const config::Model* model = nullptr;
   std::span<const DeploymentView> views;  ///< one per model->deployments
-  double min_quality = 0;                  ///< from the task
-  const config::Tier* tier = nullptr;      ///< may narrow deployments and change weights
-  config::Weights weights;                 ///< routing.weights (tier override applied by rank)
-  std::int64_t prompt_tokens = 0;          ///< estimate
-  std::int64_t max_tokens = 0;             ///< client's max_tokens, 0 if absent
+  double min_quality = 0;                 ///< from the task
+  const config::Tier* tier = nullptr;     ///< may narrow deployments and change weights
+  config::Weights weights;                ///< routing.weights (tier override applied by rank)
+  std::int64_t prompt_tokens = 0;         ///< estimate
+  std::int64_t max_tokens = 0;            ///< client's max_tokens, 0 if absent
 };
 
 /// Score parts, each normalised to 0..1 across the allowed candidates (lower is better);
@@ -45,7 +45,7 @@ struct Candidate {
   double cost = 0, latency = 0, health = 0, headroom = 0;
   double expected_cost_usd = 0;
   double expected_latency_ms = 0;
-  bool demoted = false;              ///< slow start: moved behind the others this time
+  bool demoted = false;               ///< slow start: moved behind the others this time
   std::string_view excluded_because;  ///< empty for allowed candidates
 };
 

@@ -24,8 +24,10 @@ bool tier_allows(const config::Tier* tier, const config::Deployment& d) {
 }
 
 // Normalises parts so the largest allowed value is 1 (all zero stays zero).
-void normalise(std::vector<Candidate>& cs, double Candidate::*part) {
-  double hi = 0;
+// `floor` keeps tiny absolute differences tiny: two deployments answering in 1 and 2 ms
+// are not "twice as slow" in any way that should outweigh cost or health.
+void normalise(std::vector<Candidate>& cs, double Candidate::*part, double floor = 0) {
+  double hi = floor;
   for (const auto& c : cs) hi = std::max(hi, c.*part);
   if (hi <= 0) return;
   for (auto& c : cs) c.*part /= hi;
@@ -109,7 +111,7 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
   }
 
   normalise(fit, &Candidate::cost);
-  normalise(fit, &Candidate::latency);
+  normalise(fit, &Candidate::latency, kLatencyScaleMs);
   for (auto& c : fit) {
     c.score =
         w.cost * c.cost + w.latency * c.latency + w.health * c.health + w.headroom * c.headroom;

@@ -60,6 +60,9 @@ inline constexpr std::int64_t kDefaultOutputTokens = 256;
 /// TTFB assumed when no candidate has been measured yet (an unmeasured deployment among
 /// measured ones counts as their average).
 inline constexpr double kPriorTtfbMs = 800;
+/// Latency parts are normalised by max(slowest candidate, this): below a second, measured
+/// differences of a few milliseconds (noise, mostly) cannot outweigh cost or health.
+inline constexpr double kLatencyScaleMs = 1000;
 
 /// Builds the plan for `in.model->strategy`:
 /// - score: allowed deployments by ascending score; the second attempt prefers a

@@ -47,6 +47,7 @@ struct Worker {
   std::shared_ptr<const router::Classifier> classifier;  // immutable, shared by workers
   router::LocalStats stats;                              // this worker's view
   std::vector<router::DeploymentView> views;             // scratch for the scorer
+  router::RequestFeatures features;                      // scratch for the classifier
 
   /// This worker's latest stats summary, published every kStatsInterval for the others;
   /// the only router state that crosses threads (an atomic shared_ptr, never on the

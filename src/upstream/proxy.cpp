@@ -137,7 +137,8 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
   };
 
   // Task (header or rules) → min_quality; tier (header) → narrowing and weights.
-  router::RequestFeatures features;
+  // Per-worker scratch: the last user message's text keeps its capacity between requests.
+  router::RequestFeatures& features = w.features;
   router::extract_features(chat.body, chat.prompt_tokens_estimate, w.classifier->needs(), features);
   auto task_it = req.find("x-switchyard-task");
   const std::string_view task_header =

@@ -33,18 +33,24 @@ async function ask(gw, model, { content = 'hello', headers = {} } = {}) {
 
 before(async () => { mock = await startMock(); });
 
+// One worker, strategy score, premium / cheap / mid with the shared routing rules.
+function startThreeTier(extra = {}) {
+  return startGateway(config({
+    server: { workers: 1 },
+    strategy: 'score',
+    providers: [{ name: 'mock', url: mock.url }],
+    models: {
+      chat: [dep('premium', 0.95, 5, 15), dep('cheap', 0.5, 0.1, 0.4), dep('mid', 0.75, 1, 4)],
+    },
+    routing,
+    ...extra,
+  }));
+}
+
 describe('scoring by task, quality, cost and tier', () => {
   let gw;
   before(async () => {
-    gw = await startGateway(config({
-      server: { workers: 1 },
-      strategy: 'score',
-      providers: [{ name: 'mock', url: mock.url }],
-      models: {
-        chat: [dep('premium', 0.95, 5, 15), dep('cheap', 0.5, 0.1, 0.4), dep('mid', 0.75, 1, 4)],
-      },
-      routing,
-    }));
+    gw = await startThreeTier();
   });
 
   test('easy chat goes to the cheapest deployment, and the route header says why', async () => {
@@ -178,16 +184,7 @@ describe('health: circuit breaker and Retry-After', () => {
 describe('POST /admin/route/explain', () => {
   let gw;
   before(async () => {
-    gw = await startGateway(config({
-      server: { workers: 1 },
-      strategy: 'score',
-      providers: [{ name: 'mock', url: mock.url }],
-      models: {
-        chat: [dep('premium', 0.95, 5, 15), dep('cheap', 0.5, 0.1, 0.4), dep('mid', 0.75, 1, 4)],
-      },
-      routing,
-      admin: { key: 'adm-secret-1' },
-    }));
+    gw = await startThreeTier({ admin: { key: 'adm-secret-1' } });
   });
 
   const explain = (body, headers = {}) => fetch(`${gw.url}/admin/route/explain`, {

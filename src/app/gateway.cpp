@@ -27,13 +27,15 @@ std::string build_models_json(const config::Config& cfg) {
 }  // namespace
 
 Worker::Worker(std::shared_ptr<const config::Config> c,
-               std::shared_ptr<const router::Classifier> cls, int i)
+               std::shared_ptr<const router::Classifier> cls,
+               std::shared_ptr<const router::RpmCaps> caps, int i)
     : cfg(std::move(c)),
       index(i),
       acceptor(ioc),
       rng(std::random_device{}()),
       classifier(std::move(cls)),
-      stats(*cfg, rng) {
+      stats(*cfg, rng, std::move(caps)),
+      hedges(cfg->routing.hedge_max_fraction) {
   for (const auto& p : cfg->providers) {
     pools.push_back(std::make_unique<upstream::Pool>(ioc.get_executor(), p));
   }
@@ -123,12 +125,14 @@ net::awaitable<void> Worker::maintenance_loop() {
 struct Gateway::Impl {
   std::shared_ptr<const config::Config> cfg;
   std::shared_ptr<const router::Classifier> classifier;
+  std::shared_ptr<const router::RpmCaps> caps;  // process-wide max_rpm caps
   std::vector<std::unique_ptr<Worker>> workers;
 };
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg) : impl_(std::make_unique<Impl>()) {
   impl_->cfg = std::move(cfg);
   impl_->classifier = std::make_shared<const router::Classifier>(impl_->cfg->routing);
+  impl_->caps = std::make_shared<const router::RpmCaps>(*impl_->cfg);
 }
 
 Gateway::~Gateway() = default;
@@ -139,7 +143,7 @@ int Gateway::run() {
   auto addr = net::ip::make_address(cfg.server.host);
   tcp::endpoint ep(addr, cfg.server.port);
   for (int i = 0; i < n; ++i) {
-    auto w = std::make_unique<Worker>(impl_->cfg, impl_->classifier, i);
+    auto w = std::make_unique<Worker>(impl_->cfg, impl_->classifier, impl_->caps, i);
     w->listen(ep);
     if (i == 0) ep.port(w->acceptor.local_endpoint().port());  // port 0: share the real one
     impl_->workers.push_back(std::move(w));

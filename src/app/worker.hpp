@@ -23,7 +23,8 @@ namespace switchyard::app {
 
 struct Worker {
   Worker(std::shared_ptr<const config::Config> cfg,
-         std::shared_ptr<const router::Classifier> classifier, int index);
+         std::shared_ptr<const router::Classifier> classifier,
+         std::shared_ptr<const router::RpmCaps> caps, int index);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -48,6 +49,7 @@ struct Worker {
   router::LocalStats stats;                              // this worker's view
   std::vector<router::DeploymentView> views;             // scratch for the scorer
   router::RequestFeatures features;                      // scratch for the classifier
+  router::HedgeBudget hedges;                            // routing.hedge_max_fraction
 
   /// This worker's latest stats summary, published every kStatsInterval for the others;
   /// the only router state that crosses threads (an atomic shared_ptr, never on the

@@ -552,9 +552,6 @@ Deployment parse_deployment(const YAML::Node& node, const std::string& path, con
   read_field(f, "quality", d.quality, 0.0, 1.0);
   read_field(f, "weight", d.weight, 0.0, kInf);
   read_field(f, "max_rpm", d.max_rpm, 0, kMaxInt);
-  // Parsed so the error can name the field, but not enforced yet: refuse rather than ignore.
-  if (d.max_rpm != 0)
-    fail(f.path_of("max_rpm"), "a per-deployment RPM cap is not supported yet (use 0)");
   read_field(f, "context_window", d.context_window, 0, kMaxInt64);
   if (const auto* n = f.get("prefill")) d.prefill = parse_prefill(*n, f.path_of("prefill"));
   return d;
@@ -569,7 +566,7 @@ Model parse_model(const YAML::Node& node, const std::string& path, const Config&
   }
   if (const auto* n = f.get("hedge_after_ms")) {
     // 0 = off. "p95" leaves hedge_after at 0 and lets the router use each deployment's own
-    // observed p95 time to first byte (response head) instead of one fixed delay.
+    // observed p95 time to first token instead of one fixed delay.
     constexpr std::string_view kExpected = "expected an integer or \"p95\"";
     const std::string path = f.path_of("hedge_after_ms");
     if (scalar_text(*n, path, kExpected) == "p95") {
@@ -577,9 +574,6 @@ Model parse_model(const YAML::Node& node, const std::string& path, const Config&
     } else {
       m.hedge_after = Millis{read_int(*n, path, 0, kMaxMillis, kExpected)};
     }
-    // The router parses hedging but does not hedge yet: refuse rather than ignore.
-    if (m.hedge_p95 || m.hedge_after.count() != 0)
-      fail(path, "hedging is not supported yet (use 0)");
   }
   const std::string deployments_path = f.path_of("deployments");
   const auto* list = f.get("deployments");
@@ -786,9 +780,6 @@ void parse_routing(const YAML::Node& node, const std::string& path, Config& conf
   if (const auto* n = f.get("breaker")) parse_breaker(*n, f.path_of("breaker"), r.breaker);
   if (const auto* n = f.get("tiers")) parse_tiers(*n, f.path_of("tiers"), r, config);
   read_field(f, "hedge_max_fraction", r.hedge_max_fraction, 0.0, 1.0);
-  if (f.get("hedge_max_fraction") != nullptr) {
-    fail(f.path_of("hedge_max_fraction"), "hedging is not supported yet");
-  }
 }
 
 /// One entry per top-level key of the public format, in the order they are parsed

@@ -249,6 +249,17 @@ std::int64_t SlidingWindow::total(SteadyClock::time_point now) const noexcept {
   return n;
 }
 
+SlidingWindow::Counts SlidingWindow::counts_at(std::int64_t cur) const noexcept {
+  Counts c;
+  for (const Bucket& b : buckets_) {
+    if (b.index != kEmpty && b.index <= cur && b.index > cur - kBuckets) {
+      c.ok += b.ok;
+      c.upstream_failures += b.upstream_failures;
+    }
+  }
+  return c;
+}
+
 void SlidingWindow::clear() noexcept { buckets_.fill(Bucket{}); }
 
 // --- CircuitBreaker -----------------------------------------------------------------------

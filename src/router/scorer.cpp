@@ -54,6 +54,9 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
       c.excluded_because = "not allowed for this tier";
     } else if (!fits_context(d, in)) {
       c.excluded_because = "prompt + max_tokens exceed context_window";
+    } else if (v.rpm_capped) {
+      // A cap the operator set is a hard limit: not even panic mode goes past it.
+      c.excluded_because = kExcludedRpm;
     }
     if (!c.excluded_because.empty()) {
       out.excluded.push_back(c);

@@ -34,6 +34,7 @@ struct Outcome {
   enum class Kind {
     done,            // a response went to the client (or the client left): stop
     failover,        // nothing reached the client; try the next deployment
+    ready,           // reached its win point; deliver() sends the answer
     passthrough,     // the provider's own 4xx: relay it to the client, no retry
     context_length,  // 400 context_length_exceeded: only a larger context window may help
   };
@@ -112,6 +113,7 @@ bool is_passthrough_header(std::string_view name) {
 struct RouteDecision {
   int error_status = 0;
   std::string error_message, error_type, error_code, error_param;
+  std::string retry_after;  // with a 429: seconds
   std::size_t model_index = 0;
   router::Classifier::Result task;
   const config::Tier* tier = nullptr;
@@ -178,6 +180,24 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
       all_context =
           all_context && c.excluded_because == "prompt + max_tokens exceed context_window";
     }
+    // Deployments left out only because their local max_rpm is used up: a rate limit,
+    // with the time until the first of them has room again.
+    std::optional<Clock::duration> rpm_wait;
+    for (const auto& c : r.ranking.excluded) {
+      if (c.excluded_because != router::kExcludedRpm) continue;
+      const auto wait = w.stats.rpm_wait(r.model_index, c.index, now);
+      rpm_wait = rpm_wait ? std::min(*rpm_wait, wait) : wait;
+    }
+    if (rpm_wait) {
+      const auto secs = std::chrono::ceil<std::chrono::seconds>(*rpm_wait).count();
+      r.retry_after = std::to_string(std::max<long long>(1, secs));
+      return reject(429,
+                    "Rate limit reached for `" + model.name +
+                        "`: every deployment that can serve this request is at its max_rpm. "
+                        "Retry after " +
+                        r.retry_after + " s.",
+                    "rate_limit_exceeded", "rate_limit_exceeded");
+    }
     if (all_context) {
       return reject(400,
                     "The prompt and max_tokens exceed the context window of every deployment of `" +
@@ -193,57 +213,292 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
   return r;
 }
 
+// Facts about one SSE data payload that the relay acts on.
+struct EventFacts {
+  bool valid = false;
+  bool content = false;  // carries answer content (text, tool call, refusal) or a finish
+  bool finish = false;
+  bool usage_only = false;  // choices empty and usage present (the include_usage chunk)
+  bool error = false;
+  std::string error_message;
+};
+
+EventFacts inspect(std::string_view data) {
+  EventFacts f;
+  json j = json::parse(data, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return f;
+  f.valid = true;
+  if (auto it = j.find("error"); it != j.end() && !it->is_null()) {
+    f.error = true;
+    if (it->is_object() && it->contains("message") && (*it)["message"].is_string()) {
+      f.error_message = (*it)["message"];
+    }
+    return f;
+  }
+  auto choices = j.find("choices");
+  if (choices != j.end() && choices->is_array()) {
+    for (const json& c : *choices) {
+      if (!c.is_object()) continue;
+      if (auto fr = c.find("finish_reason"); fr != c.end() && !fr->is_null()) {
+        f.finish = true;
+        f.content = true;
+      }
+      auto delta = c.find("delta");
+      if (delta == c.end() || !delta->is_object()) continue;
+      for (const char* k : {"content", "refusal", "reasoning_content", "reasoning"}) {
+        if (auto v = delta->find(k);
+            v != delta->end() && v->is_string() && !v->get_ref<const std::string&>().empty()) {
+          f.content = true;
+        }
+      }
+      if (auto v = delta->find("tool_calls"); v != delta->end() && v->is_array() && !v->empty()) {
+        f.content = true;
+      }
+      if (auto v = delta->find("function_call"); v != delta->end() && v->is_object()) {
+        f.content = true;
+      }
+    }
+    auto usage = j.find("usage");
+    f.usage_only = choices->empty() && usage != j.end() && usage->is_object();
+  }
+  return f;
+}
+
+std::string error_event(std::string_view message, std::string_view code) {
+  std::string ev = "data: ";
+  ev += api::error_json(message, "upstream_error", code);
+  ev += "\n\n";
+  return ev;
+}
+
+// The relay state of one stream, kept across the commit point.
+struct StreamState {
+  sse::Parser sse;
+  sse::Event ev;
+  std::string out;          // events parsed but not yet written to the client
+  bool commit_now = false;  // a content event arrived: the answer can start
+  bool done = false, finished = false, upstream_error = false;
+  std::string upstream_error_msg;
+  std::size_t skipped = 0, content_events = 0;
+  Clock::time_point first_content_at{}, last_content_at{};
+  Errc e = Errc::ok;
+  error_code ec;
+  std::array<char, kReadChunk> buf;
+};
+
+// One upstream attempt: its deployment, its connection and what came back so far. An
+// attempt runs in two phases: open() goes as far as the point where the answer could
+// start (the response head of a non-stream answer, the first content event of a stream:
+// the "win point"), deliver() then sends the answer to the client. Two attempts can run
+// open() side by side (a hedge); the first to reach its win point is delivered and the
+// other is cancelled.
+struct Attempt {
+  const config::Deployment* d = nullptr;
+  std::size_t idx = 0;  // in model->deployments
+  Pool* pool = nullptr;
+  std::unique_ptr<Connection> conn;
+  std::optional<ResponseParser> parser;
+  Clock::time_point started{}, sent_at{}, head_at{}, total_at{};
+  double ttfb_ms = -1;  // sent → response head
+  double ttft_ms = -1;  // sent → win point
+  router::Headroom headroom;
+  std::unique_ptr<StreamState> stream;
+  bool hedge = false;       // started as the backup of a slow attempt
+  bool cancelled = false;   // lost the race (or the client left)
+  bool finished = false;    // open() has returned; `outcome` is set
+  bool handled = false;     // the call has acted on `outcome`
+  bool stats_done = false;  // its end is in the live stats (finished or abandoned)
+  Outcome outcome;
+};
+
 class ChatCall {
  public:
   ChatCall(http::Session& session, http::Request& req)
-      : session_(session), worker_(session.worker()), cfg_(*worker_.cfg), req_(req) {}
+      : session_(session),
+        worker_(session.worker()),
+        cfg_(*worker_.cfg),
+        req_(req),
+        wake_(worker_.ioc) {}
 
   net::awaitable<void> run();
 
  private:
-  net::awaitable<Outcome> attempt(const config::Deployment& d, bool request_usage);
-  net::awaitable<Outcome> relay_stream(const config::Deployment& d, Pool& pool,
-                                       std::unique_ptr<Connection> conn, ResponseParser& parser,
-                                       Clock::time_point head_at, Clock::time_point total_at);
+  net::awaitable<void> serve();
+  net::awaitable<void> drive(Attempt& a);
+  Attempt& start(const config::Deployment& d, std::size_t idx, bool hedge, bool spawn);
+  void cancel(Attempt& a);
+  void record(Attempt& a, const Outcome& o, Clock::time_point now);
+  std::optional<Clock::time_point> hedge_time(std::size_t idx, Clock::time_point now) const;
+  void abandon(Attempt& a) {
+    if (a.stats_done) return;
+    a.stats_done = true;
+    worker_.stats.attempt_abandoned(model_index_, a.idx, Clock::now());
+  }
+  net::awaitable<void> settle();
+
+  net::awaitable<Outcome> open(Attempt& a, bool request_usage);
+  net::awaitable<Outcome> first_content(Attempt& a);
+  net::awaitable<void> pump(Attempt& a, bool committed);
+  net::awaitable<Outcome> deliver(Attempt& a);
+  net::awaitable<Outcome> relay_committed(Attempt& a);
   net::awaitable<Errc> read_some(Connection& c, ResponseParser& p, char* buf, std::size_t cap,
                                  std::size_t& n, Deadline dl, error_code& ec);
   net::awaitable<Errc> read_all(Connection& c, ResponseParser& p, std::string& out,
                                 std::size_t limit, const config::ProviderTimeouts& t,
                                 Clock::time_point total_at, error_code& ec);
   template <class Head>
-  void add_gateway_headers(Head& h, const config::Deployment& d, const ResponseParser& p);
+  void add_gateway_headers(Head& h, const Attempt& a);
   net::awaitable<void> send_final_error();
-  void give_back(Pool& pool, std::unique_ptr<Connection> c, bool reusable) {
-    current_ = nullptr;
-    pool.release(std::move(c), reusable);
+  static void give_back(Attempt& a, bool reusable) {
+    if (a.conn) a.pool->release(std::move(a.conn), reusable);
   }
+  bool stopped(const Attempt& a) const { return a.cancelled || session_.client_gone(); }
 
   http::Session& session_;
   app::Worker& worker_;
   const config::Config& cfg_;
   http::Request& req_;
   api::ChatRequest chat_;
+  std::size_t model_index_ = 0;
+  const config::Model* model_ = nullptr;
   int attempts_ = 0;
+  bool hedged_ = false;       // this request started a hedge
+  bool rpm_refused_ = false;  // some deployment was skipped because its max_rpm was used up
   std::vector<Outcome> failures_;
-  Connection* current_ = nullptr;  // the upstream connection in use, for cancellation
-  std::string route_;              // x-switchyard-route
-  double ttfb_ms_ = -1;            // of the current attempt
-  router::Headroom headroom_;      // rate-limit headers of the current attempt's answer
+  std::vector<std::unique_ptr<Attempt>> attempts_list_;  // every attempt, kept to the end
+  net::steady_timer wake_;  // cancelled whenever an attempt finishes (or the client leaves)
+  std::string route_;       // x-switchyard-route
 };
 
 Outcome client_gone_outcome() { return Outcome{}; }
 
 template <class Head>
-void ChatCall::add_gateway_headers(Head& h, const config::Deployment& d, const ResponseParser& p) {
-  for (const auto& f : p.get()) {
+void ChatCall::add_gateway_headers(Head& h, const Attempt& a) {
+  for (const auto& f : a.parser->get()) {
     if (is_passthrough_header(f.name_string())) h.set(f.name_string(), f.value());
   }
-  h.set("x-switchyard-deployment", d.provider + "/" + d.model);
+  h.set("x-switchyard-deployment", a.d->provider + "/" + a.d->model);
   h.set("x-switchyard-attempts", std::to_string(attempts_));
+  if (hedged_) h.set("x-switchyard-hedge", a.hedge ? "backup-won" : "primary-won");
   if (!route_.empty()) h.set("x-switchyard-route", route_);
 }
 
+Attempt& ChatCall::start(const config::Deployment& d, std::size_t idx, bool hedge, bool spawn) {
+  auto owned = std::make_unique<Attempt>();
+  Attempt& a = *owned;
+  attempts_list_.push_back(std::move(owned));
+  a.d = &d;
+  a.idx = idx;
+  a.pool = worker_.pools[d.provider_index].get();
+  a.hedge = hedge;
+  a.started = Clock::now();
+  if (spawn) {
+    net::co_spawn(worker_.ioc, drive(a), [this, &a](std::exception_ptr e) {
+      if (e) {
+        // open() does not throw on I/O errors; anything else is a bug: fail the attempt.
+        give_back(a, false);
+        a.outcome = failover(Errc::upstream_reset, "internal error in the upstream attempt");
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("{} upstream attempt failed: {}", session_.request_id(), ex.what());
+        } catch (...) {
+        }
+      }
+      a.finished = true;
+      wake_.cancel();
+    });
+  }
+  return a;
+}
+
+net::awaitable<void> ChatCall::drive(Attempt& a) {
+  Outcome o = co_await open(a, true);
+  if (o.rejected_stream_options && !stopped(a)) {
+    // Some OpenAI-compatible servers reject stream_options; we added it, so the
+    // client's own request is fine: send it as the client wrote it.
+    spdlog::debug("{} {}/{} rejects stream_options; retrying without it", session_.request_id(),
+                  a.d->provider, a.d->model);
+    o = co_await open(a, false);
+  }
+  a.outcome = std::move(o);
+}
+
+void ChatCall::cancel(Attempt& a) {
+  a.cancelled = true;
+  if (a.conn) {
+    // Closing the provider's connection is what stops it generating.
+    error_code ignored;
+    a.conn->stream.tcp().socket().cancel(ignored);
+  }
+}
+
+// When a backup attempt starts if `a` has not reached its win point: the model's fixed
+// hedge_after_ms, or the deployment's own p95 time to first token (none until known).
+std::optional<Clock::time_point> ChatCall::hedge_time(std::size_t idx,
+                                                      Clock::time_point now) const {
+  if (hedged_ || cfg_.routing.hedge_max_fraction <= 0) return std::nullopt;
+  if (model_->hedge_after.count() > 0) return now + model_->hedge_after;
+  if (model_->hedge_p95) {
+    const double p95 = worker_.views[idx].p95_ttft_ms;
+    if (p95 >= 0) {
+      return now + std::chrono::duration_cast<Clock::duration>(
+                       std::chrono::duration<double, std::milli>(p95));
+    }
+  }
+  return std::nullopt;
+}
+
+void ChatCall::record(Attempt& a, const Outcome& o, Clock::time_point now) {
+  a.stats_done = true;
+  const bool failed = o.kind == Outcome::Kind::failover || o.broke;
+  const api::Origin origin =
+      o.kind == Outcome::Kind::failover ? api::origin_of(o.err) : api::Origin::upstream;
+  worker_.stats.attempt_finished(model_index_, a.idx, now, !failed, origin, a.ttfb_ms,
+                                 o.tokens_per_s);
+  if (a.ttft_ms >= 0) worker_.stats.ttft_sample(model_index_, a.idx, a.ttft_ms);
+  if (o.retry_after_s) {
+    worker_.stats.retry_after(model_index_, a.idx, now + std::chrono::seconds(*o.retry_after_s));
+  }
+  if (a.headroom.known()) {
+    // Believe the reading until the provider's own reset time (a minute at most).
+    auto valid = std::chrono::milliseconds(60000);
+    if (a.headroom.reset_requests) valid = std::min(valid, *a.headroom.reset_requests);
+    if (a.headroom.reset_tokens) valid = std::min(valid, *a.headroom.reset_tokens);
+    worker_.stats.headroom(model_index_, a.idx, a.headroom.fraction(), now + valid);
+  }
+}
+
+// No attempt outlives the call: cancel what still runs and wait for it to return (a
+// cancelled attempt returns as soon as its socket operation is aborted; one still
+// connecting returns within its connect timeout).
+net::awaitable<void> ChatCall::settle() {
+  for (;;) {
+    bool running = false;
+    for (auto& a : attempts_list_) {
+      if (a->finished) continue;
+      running = true;
+      if (!a->cancelled) cancel(*a);
+      abandon(*a);
+    }
+    if (!running) co_return;
+    wake_.expires_at(Clock::time_point::max());
+    auto [ec] = co_await wake_.async_wait(use_nothrow);
+    (void)ec;
+  }
+}
+
 net::awaitable<void> ChatCall::run() {
+  co_await serve();
+  co_await settle();
+  // Attempts that finished after the call stopped caring (the client left) still count.
+  for (auto& a : attempts_list_) {
+    if (a->finished && !a->handled) give_back(*a, false);
+    abandon(*a);
+  }
+}
+
+net::awaitable<void> ChatCall::serve() {
   api::RequestError err;
   if (!api::parse_chat_request(req_.body(), chat_, err)) {
     auto ce = api::client_error_for(err.code);
@@ -258,12 +513,13 @@ net::awaitable<void> ChatCall::run() {
         "invalid_request_error", "model_not_found", "model");
     co_return;
   }
+  model_ = model;
   // If the client leaves while we wait on a provider, stop that provider's work at once.
   session_.watch_client([this] {
-    if (current_) {
-      error_code ignored;
-      current_->stream.tcp().socket().cancel(ignored);
+    for (auto& a : attempts_list_) {
+      if (!a->finished) cancel(*a);
     }
+    wake_.cancel();
   });
   const Clock::time_point started = Clock::now();
   RouteDecision route = decide_route(worker_, req_, chat_, *model, started);
@@ -271,15 +527,19 @@ net::awaitable<void> ChatCall::run() {
   if (route.error_status != 0) {
     http::Response res{static_cast<bhttp::status>(route.error_status), 11};
     res.set(bhttp::field::content_type, "application/json");
+    if (route.error_status == 429) res.set(bhttp::field::retry_after, route.retry_after);
     if (!route_.empty()) res.set("x-switchyard-route", route_);
     res.body() =
         api::error_json(route.error_message, route.error_type, route.error_code, route.error_param);
     co_await session_.send(res);
     co_return;
   }
-  const std::size_t model_index = route.model_index;
+  model_index_ = route.model_index;
   const config::Routing& routing = cfg_.routing;
   const router::Ranking& ranking = route.ranking;
+  const bool may_hedge = (model->hedge_after.count() > 0 || model->hedge_p95) &&
+                         routing.hedge_max_fraction > 0 && routing.retry.max_attempts > 1;
+  if (may_hedge) worker_.hedges.on_request();
 
   // Attempts: the ranked plan, then round again (with backoff) while the budget and the
   // request's deadline allow. A deployment that answered 429 is not retried by this request.
@@ -295,6 +555,22 @@ net::awaitable<void> ChatCall::run() {
   std::optional<http::Response> context_error;
   std::size_t pos = 0;
   int attempts_at_round_start = 0;
+  // May deployment `idx` take an attempt now (without waiting)? Takes its admission.
+  auto admit = [&](std::size_t idx) {
+    const config::Deployment& d = model->deployments[idx];
+    if (shut[idx]) return false;
+    if (context_failed && !router::fits_after_context_error(*context_failed, d)) {
+      shut[idx] = true;
+      return false;
+    }
+    if (!worker_.stats.admit(model_index_, idx, Clock::now())) {
+      // Its breaker opened meanwhile, another request holds the half-open probe, or its
+      // max_rpm is used up.
+      rpm_refused_ = rpm_refused_ || worker_.stats.rpm_capped(model_index_, idx, Clock::now());
+      return false;
+    }
+    return true;
+  };
   while (attempts_ < routing.retry.max_attempts) {
     if (pos == ranking.allowed.size()) {
       // A round in which no deployment would take an attempt (all shut, or refused by
@@ -309,10 +585,6 @@ net::awaitable<void> ChatCall::run() {
     const std::size_t idx = ranking.allowed[pos++].index;
     const config::Deployment& d = model->deployments[idx];
     if (shut[idx]) continue;
-    if (context_failed && !router::fits_after_context_error(*context_failed, d)) {
-      shut[idx] = true;
-      continue;
-    }
     if (tries[idx] > 0) {
       const auto delay = router::backoff_delay(tries[idx] - 1, routing.retry, worker_.rng);
       if (Clock::now() + delay >= request_deadline) break;
@@ -322,64 +594,132 @@ net::awaitable<void> ChatCall::run() {
       (void)pec;
       if (session_.client_gone()) co_return;
     }
-    if (!worker_.stats.admit(model_index, idx, Clock::now())) {
-      continue;  // its breaker opened meanwhile, or another request holds the half-open probe
-    }
+    if (!admit(idx)) continue;
     ++tries[idx];
     ++attempts_;
-    ttfb_ms_ = -1;
-    headroom_ = {};
-    Outcome o = co_await attempt(d, true);
-    if (o.rejected_stream_options && !session_.client_gone()) {
-      // Some OpenAI-compatible servers reject stream_options; we added it, so the
-      // client's own request is fine: send it as the client wrote it.
-      spdlog::debug("{} {}/{} rejects stream_options; retrying without it", session_.request_id(),
-                    d.provider, d.model);
-      o = co_await attempt(d, false);
+
+    // The race: the attempt, plus at most one backup if it is slow to reach its win point.
+    std::optional<Clock::time_point> hedge_at;
+    Attempt* winner = nullptr;
+    {
+      const std::optional<Clock::time_point> at =
+          may_hedge ? hedge_time(idx, Clock::now()) : std::nullopt;
+      hedge_at = at;
+      Attempt& first = start(d, idx, false, at.has_value());
+      if (!at) {
+        co_await drive(first);  // no hedge possible: run it inline
+        first.finished = true;
+      }
     }
-    current_ = nullptr;
+    const std::size_t race_begin = attempts_list_.size() - 1;
+    for (;;) {
+      if (session_.client_gone()) co_return;  // settle() cancels what still runs
+      bool active = false;
+      for (std::size_t k = race_begin; k < attempts_list_.size(); ++k) {
+        Attempt& a = *attempts_list_[k];
+        if (!a.finished) {
+          active = true;
+          continue;
+        }
+        if (a.handled) continue;
+        if (a.outcome.kind != Outcome::Kind::failover) {
+          winner = &a;
+          break;
+        }
+        a.handled = true;
+        const Clock::time_point now = Clock::now();
+        record(a, a.outcome, now);
+        spdlog::debug("{} {}/{} failed over: {}", session_.request_id(), a.d->provider, a.d->model,
+                      a.outcome.detail);
+        if (a.outcome.status == 429) shut[a.idx] = true;
+        a.outcome.detail = a.d->provider + "/" + a.d->model + ": " + a.outcome.detail;
+        failures_.push_back(std::move(a.outcome));
+      }
+      if (winner || !active) break;
+      if (hedge_at && Clock::now() >= *hedge_at) {
+        hedge_at.reset();
+        // The backup goes to the next deployment in the plan that may take it now.
+        while (pos < ranking.allowed.size() && attempts_ < routing.retry.max_attempts) {
+          const std::size_t h = ranking.allowed[pos].index;
+          if (tries[h] > 0 || shut[h]) {
+            ++pos;
+            continue;
+          }
+          if (!worker_.hedges.can_spend()) break;  // over routing.hedge_max_fraction
+          if (!admit(h)) {
+            ++pos;
+            continue;
+          }
+          worker_.hedges.spend();
+          ++pos;
+          ++tries[h];
+          ++attempts_;
+          hedged_ = true;
+          spdlog::debug("{} hedging {}/{} after {} ms", session_.request_id(),
+                        model->deployments[h].provider, model->deployments[h].model,
+                        std::chrono::duration_cast<std::chrono::milliseconds>(
+                            Clock::now() - attempts_list_[race_begin]->started)
+                            .count());
+          start(model->deployments[h], h, true, true);
+          break;
+        }
+        continue;
+      }
+      wake_.expires_at(hedge_at ? *hedge_at : Clock::time_point::max());
+      auto [wec] = co_await wake_.async_wait(use_nothrow);
+      (void)wec;
+    }
+    if (!winner) continue;  // every attempt of this race failed over: next in the plan
+
+    // The losers: stop them (their providers see the connection closed).
+    for (std::size_t k = race_begin; k < attempts_list_.size(); ++k) {
+      Attempt& a = *attempts_list_[k];
+      if (&a == winner || a.handled) continue;
+      if (!a.finished) {
+        cancel(a);
+        // Censored at the time it lost, so that its slowness still counts toward the p95.
+        worker_.stats.ttft_sample(
+            model_index_, a.idx,
+            std::chrono::duration<double, std::milli>(Clock::now() - a.started).count());
+      } else {
+        a.handled = true;
+        give_back(a, false);  // it reached its win point too, second
+      }
+      abandon(a);
+    }
+    winner->handled = true;
+    Outcome o = std::move(winner->outcome);
+    if (o.kind == Outcome::Kind::ready) o = co_await deliver(*winner);
     const Clock::time_point now = Clock::now();
     if (session_.client_gone()) {
-      worker_.stats.attempt_abandoned(model_index, idx, now);
+      abandon(*winner);
       spdlog::debug("{} client went away during attempt {}", session_.request_id(), attempts_);
       co_return;
     }
-    const bool failed = o.kind == Outcome::Kind::failover || o.broke;
-    const api::Origin origin =
-        o.kind == Outcome::Kind::failover ? api::origin_of(o.err) : api::Origin::upstream;
-    worker_.stats.attempt_finished(model_index, idx, now, !failed, origin, ttfb_ms_,
-                                   o.tokens_per_s);
-    if (o.retry_after_s) {
-      worker_.stats.retry_after(model_index, idx, now + std::chrono::seconds(*o.retry_after_s));
-    }
-    if (headroom_.known()) {
-      // Believe the reading until the provider's own reset time (a minute at most).
-      auto valid = std::chrono::milliseconds(60000);
-      if (headroom_.reset_requests) valid = std::min(valid, *headroom_.reset_requests);
-      if (headroom_.reset_tokens) valid = std::min(valid, *headroom_.reset_tokens);
-      worker_.stats.headroom(model_index, idx, headroom_.fraction(), now + valid);
-    }
+    record(*winner, o, now);
+    const config::Deployment& wd = *winner->d;
     switch (o.kind) {
+      case Outcome::Kind::ready:
       case Outcome::Kind::done:
         co_return;
       case Outcome::Kind::passthrough:
-        o.response.set("x-switchyard-deployment", d.provider + "/" + d.model);
+        o.response.set("x-switchyard-deployment", wd.provider + "/" + wd.model);
         o.response.set("x-switchyard-attempts", std::to_string(attempts_));
         o.response.set("x-switchyard-route", route_);
         co_await session_.send(o.response);
         co_return;
       case Outcome::Kind::context_length:
-        context_failed = &d;
-        shut[idx] = true;
+        context_failed = &wd;
+        shut[winner->idx] = true;
         context_error = std::move(o.response);
         spdlog::debug("{} {}/{}: context_length_exceeded, trying a larger window",
-                      session_.request_id(), d.provider, d.model);
+                      session_.request_id(), wd.provider, wd.model);
         break;
       case Outcome::Kind::failover:
-        spdlog::debug("{} {}/{} failed over: {}", session_.request_id(), d.provider, d.model,
+        spdlog::debug("{} {}/{} failed over: {}", session_.request_id(), wd.provider, wd.model,
                       o.detail);
-        if (o.status == 429) shut[idx] = true;
-        o.detail = d.provider + "/" + d.model + ": " + o.detail;
+        if (o.status == 429) shut[winner->idx] = true;
+        o.detail = wd.provider + "/" + wd.model + ": " + o.detail;
         failures_.push_back(std::move(o));
         break;
     }
@@ -395,6 +735,18 @@ net::awaitable<void> ChatCall::run() {
 }
 
 net::awaitable<void> ChatCall::send_final_error() {
+  if (failures_.empty() && rpm_refused_) {
+    http::Response res{bhttp::status::too_many_requests, 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.set(bhttp::field::retry_after, "1");
+    if (!route_.empty()) res.set("x-switchyard-route", route_);
+    res.body() =
+        api::error_json("Rate limit reached for `" + model_->name +
+                            "`: every deployment that can serve this request is at its max_rpm.",
+                        "rate_limit_exceeded", "rate_limit_exceeded");
+    co_await session_.send(res);
+    co_return;
+  }
   if (failures_.empty()) {
     http::Response res{bhttp::status::service_unavailable, 11};
     res.set(bhttp::field::content_type, "application/json");
@@ -474,12 +826,16 @@ net::awaitable<Errc> ChatCall::read_all(Connection& c, ResponseParser& p, std::s
   co_return Errc::ok;
 }
 
-net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool request_usage) {
+net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
+  const config::Deployment& d = *a.d;
   const config::Provider& prov = cfg_.providers[d.provider_index];
   const config::ProviderTimeouts& t = prov.timeouts;
-  Pool& pool = *worker_.pools[d.provider_index];
+  Pool& pool = *a.pool;
   const Clock::time_point start = Clock::now();
-  const Clock::time_point total_at = start + t.total;
+  a.total_at = start + t.total;
+  a.ttfb_ms = a.ttft_ms = -1;
+  a.headroom = {};
+  a.stream.reset();
 
   // The request head is written by hand into one buffer (see Session::send for why).
   const std::string up_body = api::upstream_body(chat_, d.model, request_usage);
@@ -496,63 +852,65 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
   up_head.append("\r\nConnection: keep-alive\r\n\r\n");
   const std::array<net::const_buffer, 2> request_bytes{net::buffer(up_head), net::buffer(up_body)};
 
-  std::unique_ptr<Connection> conn;
-  std::optional<ResponseParser> parser;
-  Clock::time_point head_at;
   // A pooled connection the provider closed while it sat idle fails on first use; that
   // is not the provider's fault, so try once more on a fresh connection.
   for (int tries = 0;; ++tries) {
-    Acquired a = co_await pool.acquire(earliest(Clock::now() + t.connect, total_at));
-    if (a.error != Errc::ok) {
-      co_return failover(a.error, "no free connection to " + prov.name);
+    Acquired acq = co_await pool.acquire(earliest(Clock::now() + t.connect, a.total_at));
+    if (acq.error != Errc::ok) {
+      co_return failover(acq.error, "no free connection to " + prov.name);
     }
-    conn = std::move(a.conn);
-    const bool reused = conn != nullptr;
-    if (!conn) {
-      Connected nc = co_await pool.connect(earliest(Clock::now() + t.connect, total_at));
+    a.conn = std::move(acq.conn);
+    const bool reused = a.conn != nullptr;
+    if (!a.conn) {
+      if (stopped(a)) {
+        pool.release(nullptr, false);  // the reserved slot
+        co_return client_gone_outcome();
+      }
+      Connected nc = co_await pool.connect(earliest(Clock::now() + t.connect, a.total_at));
       if (nc.error != Errc::ok) {
-        give_back(pool, nullptr, false);
+        pool.release(nullptr, false);
         co_return failover(nc.error, nc.detail);
       }
-      conn = std::move(nc.conn);
+      a.conn = std::move(nc.conn);
     }
-    if (session_.client_gone()) {
-      give_back(pool, std::move(conn), false);
+    if (stopped(a)) {
+      give_back(a, false);
       co_return client_gone_outcome();
     }
-    current_ = conn.get();
-    ++conn->requests;
+    ++a.conn->requests;
 
-    const Clock::time_point sent_at = Clock::now();
-    Deadline head_dl =
-        pick({sent_at + t.first_byte, Errc::first_byte_timeout}, {total_at, Errc::total_timeout});
-    conn->stream.tcp().expires_at(head_dl.at);
-    auto [wec, wn] = co_await conn->stream.visit(
+    a.sent_at = Clock::now();
+    Deadline head_dl = pick({a.sent_at + t.first_byte, Errc::first_byte_timeout},
+                            {a.total_at, Errc::total_timeout});
+    a.conn->stream.tcp().expires_at(head_dl.at);
+    auto [wec, wn] = co_await a.conn->stream.visit(
         [&](auto& s) { return net::async_write(s, request_bytes, use_nothrow); });
     error_code ec = wec;
     if (!ec) {
-      parser.emplace();
-      parser->header_limit(kMaxUpstreamHead);
-      parser->body_limit(boost::none);  // bounded by our own limits while reading
-      auto [hec, hn] = co_await conn->stream.visit(
-          [&](auto& s) { return bhttp::async_read_header(s, conn->buffer, *parser, use_nothrow); });
+      a.parser.emplace();
+      a.parser->header_limit(kMaxUpstreamHead);
+      a.parser->body_limit(boost::none);  // bounded by our own limits while reading
+      auto [hec, hn] = co_await a.conn->stream.visit([&](auto& s) {
+        return bhttp::async_read_header(s, a.conn->buffer, *a.parser, use_nothrow);
+      });
       ec = hec;
     }
     if (!ec) {
-      ttfb_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - sent_at).count();
+      a.ttfb_ms = std::chrono::duration<double, std::milli>(Clock::now() - a.sent_at).count();
       break;
     }
-    give_back(pool, std::move(conn), false);
+    give_back(a, false);
+    if (stopped(a)) co_return client_gone_outcome();
     bool stale = ec == bhttp::error::end_of_stream || ec == net::error::eof ||
                  ec == net::error::connection_reset || ec == net::error::broken_pipe;
-    if (reused && stale && tries == 0 && Clock::now() < total_at) continue;
+    if (reused && stale && tries == 0 && Clock::now() < a.total_at) continue;
     Errc e = classify_io(ec, head_dl.on_timeout);
     co_return failover(e, describe_io(ec, e, e == Errc::total_timeout ? t.total : t.first_byte));
   }
-  head_at = Clock::now();
+  a.head_at = Clock::now();
 
-  auto& head = parser->get();
-  headroom_ = router::parse_ratelimit(
+  auto& head = a.parser->get();
+  a.headroom = router::parse_ratelimit(
       [&head](std::string_view name) -> std::string_view {
         auto it = head.find(name);
         if (it == head.end()) return {};
@@ -563,41 +921,34 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
   if (status >= 200 && status < 300) {
     std::string_view ctype = head[bhttp::field::content_type];
     if (chat_.stream && ctype.substr(0, 17) == "text/event-stream") {
-      co_return co_await relay_stream(d, pool, std::move(conn), *parser, head_at, total_at);
+      co_return co_await first_content(a);
     }
+    if (!chat_.stream) {
+      // A non-stream answer's head comes when the whole answer is ready: this attempt
+      // has won; deliver() reads and checks the body.
+      a.ttft_ms = a.ttfb_ms;
+      Outcome ready;
+      ready.kind = Outcome::Kind::ready;
+      co_return ready;
+    }
+    // A stream was asked for and something else came back: read it (for the connection's
+    // sake) and fail over.
     std::string body;
     error_code ec;
-    Errc e = co_await read_all(*conn, *parser, body, kMaxUpstreamBody, t, total_at, ec);
-    if (e != Errc::ok) {
-      give_back(pool, std::move(conn), false);
-      if (e == Errc::upstream_malformed) co_return failover(e, "response body too large");
-      co_return failover(e, describe_io(ec, e, e == Errc::total_timeout ? t.total : t.idle));
+    Errc e = co_await read_all(*a.conn, *a.parser, body, kMaxUpstreamBody, t, a.total_at, ec);
+    give_back(a, e == Errc::ok && head.keep_alive());
+    if (e == Errc::ok && body.empty()) {
+      co_return failover(Errc::upstream_empty, "empty response body", status);
     }
-    const bool reusable = head.keep_alive();
-    give_back(pool, std::move(conn), reusable);
-    if (body.empty()) co_return failover(Errc::upstream_empty, "empty response body", status);
-    if (chat_.stream) {
-      co_return failover(Errc::upstream_malformed,
-                         "expected an event stream, got " + std::string(ctype), status);
-    }
-    // Validate without building a DOM: the bytes are relayed as received.
-    std::size_t first = body.find_first_not_of(" \t\r\n");
-    if (first == std::string::npos || body[first] != '{' || !api::json_valid(body)) {
-      co_return failover(Errc::upstream_malformed, "response body is not a JSON object", status);
-    }
-    http::Response res{static_cast<bhttp::status>(status), 11};
-    res.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
-    add_gateway_headers(res, d, *parser);
-    res.body() = std::move(body);
-    co_await session_.send(res);
-    co_return Outcome{};
+    co_return failover(Errc::upstream_malformed,
+                       "expected an event stream, got " + std::string(ctype), status);
   }
 
   // An error status: read its (bounded) body to decide.
   std::string body;
   error_code ec;
-  Errc e = co_await read_all(*conn, *parser, body, kMaxErrorBody, t, total_at, ec);
-  give_back(pool, std::move(conn), e == Errc::ok && head.keep_alive());
+  Errc e = co_await read_all(*a.conn, *a.parser, body, kMaxErrorBody, t, a.total_at, ec);
+  give_back(a, e == Errc::ok && head.keep_alive());
   Outcome o;
   o.status = status;
   o.err = Errc::upstream_status;
@@ -637,210 +988,195 @@ net::awaitable<Outcome> ChatCall::attempt(const config::Deployment& d, bool requ
   co_return o;
 }
 
-// Facts about one SSE data payload that the relay acts on.
-struct EventFacts {
-  bool valid = false;
-  bool content = false;  // carries answer content (text, tool call, refusal) or a finish
-  bool finish = false;
-  bool usage_only = false;  // choices empty and usage present (the include_usage chunk)
-  bool error = false;
-  std::string error_message;
-};
-
-EventFacts inspect(std::string_view data) {
-  EventFacts f;
-  json j = json::parse(data, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return f;
-  f.valid = true;
-  if (auto it = j.find("error"); it != j.end() && !it->is_null()) {
-    f.error = true;
-    if (it->is_object() && it->contains("message") && (*it)["message"].is_string()) {
-      f.error_message = (*it)["message"];
-    }
-    return f;
-  }
-  auto choices = j.find("choices");
-  if (choices != j.end() && choices->is_array()) {
-    for (const json& c : *choices) {
-      if (!c.is_object()) continue;
-      if (auto fr = c.find("finish_reason"); fr != c.end() && !fr->is_null()) {
-        f.finish = true;
-        f.content = true;
-      }
-      auto delta = c.find("delta");
-      if (delta == c.end() || !delta->is_object()) continue;
-      for (const char* k : {"content", "refusal", "reasoning_content", "reasoning"}) {
-        if (auto v = delta->find(k);
-            v != delta->end() && v->is_string() && !v->get_ref<const std::string&>().empty()) {
-          f.content = true;
-        }
-      }
-      if (auto v = delta->find("tool_calls"); v != delta->end() && v->is_array() && !v->empty()) {
-        f.content = true;
-      }
-      if (auto v = delta->find("function_call"); v != delta->end() && v->is_object()) {
-        f.content = true;
-      }
-    }
-    auto usage = j.find("usage");
-    f.usage_only = choices->empty() && usage != j.end() && usage->is_object();
-  }
-  return f;
-}
-
-std::string error_event(std::string_view message, std::string_view code) {
-  std::string ev = "data: ";
-  ev += api::error_json(message, "upstream_error", code);
-  ev += "\n\n";
-  return ev;
-}
-
-net::awaitable<Outcome> ChatCall::relay_stream(const config::Deployment& d, Pool& pool,
-                                               std::unique_ptr<Connection> conn,
-                                               ResponseParser& parser, Clock::time_point head_at,
-                                               Clock::time_point total_at) {
-  const config::ProviderTimeouts& t = cfg_.providers[d.provider_index].timeouts;
-  sse::Parser sse;
-  sse::Event ev;
-  std::string out;  // events ready for the client from this read
-  bool committed = false, done = false, finished = false;
-  bool upstream_error = false;
-  std::string upstream_error_msg;
-  std::size_t events = 0, skipped = 0, content_events = 0;
-  Clock::time_point first_content_at{}, last_content_at{};
-  char buf[kReadChunk];
+net::awaitable<Outcome> ChatCall::deliver(Attempt& a) {
+  if (a.stream) co_return co_await relay_committed(a);
+  const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
+  auto& head = a.parser->get();
+  const int status = head.result_int();
+  std::string body;
   error_code ec;
-  Errc e = Errc::ok;
+  Errc e = co_await read_all(*a.conn, *a.parser, body, kMaxUpstreamBody, t, a.total_at, ec);
+  if (e != Errc::ok) {
+    give_back(a, false);
+    if (e == Errc::upstream_malformed) co_return failover(e, "response body too large");
+    co_return failover(e, describe_io(ec, e, e == Errc::total_timeout ? t.total : t.idle));
+  }
+  std::string ctype(head[bhttp::field::content_type]);
+  const bool reusable = head.keep_alive();
+  http::Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
+  add_gateway_headers(res, a);
+  give_back(a, reusable);
+  if (body.empty()) co_return failover(Errc::upstream_empty, "empty response body", status);
+  // Validate without building a DOM: the bytes are relayed as received.
+  std::size_t first = body.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || body[first] != '{' || !api::json_valid(body)) {
+    co_return failover(Errc::upstream_malformed, "response body is not a JSON object", status);
+  }
+  res.body() = std::move(body);
+  co_await session_.send(res);
+  co_return Outcome{};
+}
 
-  while (!parser.is_done() && !done && !upstream_error) {
-    Deadline dl =
-        pick({Clock::now() + t.idle, Errc::idle_timeout}, {total_at, Errc::total_timeout});
-    if (!committed) dl = pick(dl, {head_at + t.first_token, Errc::first_token_timeout});
-    std::size_t n = 0;
-    e = co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec);
-    if (n > 0) sse.feed(std::string_view(buf, n));
-    bool commit_now = false;
-    for (;;) {
-      auto st = sse.next(ev);
-      if (st == sse::Parser::Status::need_more) break;
-      if (st == sse::Parser::Status::too_large) {
-        e = Errc::upstream_malformed;
-        break;
-      }
-      if (ev.data == "[DONE]") {
-        done = true;
-        out += "data: [DONE]\n\n";
-        break;
-      }
-      EventFacts f = inspect(ev.data);
-      if (!f.valid) {
-        ++skipped;  // never relay a data event that is not JSON
-        continue;
-      }
-      if (f.error) {
-        upstream_error = true;
-        upstream_error_msg = f.error_message;
-        break;
-      }
-      ++events;
-      if (f.content) {
-        commit_now = true;
-        last_content_at = Clock::now();
-        if (content_events++ == 0) first_content_at = last_content_at;
-      }
-      if (f.finish) finished = true;
-      if (f.usage_only && !chat_.client_include_usage) continue;  // we asked, they did not
-      if (!ev.event.empty()) {
-        out += "event: ";
-        out += ev.event;
-        out += '\n';
-      }
-      out += "data: ";
-      out += ev.data;
-      out += "\n\n";
+// One read from the stream, its events parsed into s.out (not written anywhere yet).
+net::awaitable<void> ChatCall::pump(Attempt& a, bool committed) {
+  StreamState& s = *a.stream;
+  const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
+  Deadline dl =
+      pick({Clock::now() + t.idle, Errc::idle_timeout}, {a.total_at, Errc::total_timeout});
+  if (!committed) dl = pick(dl, {a.head_at + t.first_token, Errc::first_token_timeout});
+  std::size_t n = 0;
+  s.e = co_await read_some(*a.conn, *a.parser, s.buf.data(), s.buf.size(), n, dl, s.ec);
+  if (n > 0) s.sse.feed(std::string_view(s.buf.data(), n));
+  for (;;) {
+    auto st = s.sse.next(s.ev);
+    if (st == sse::Parser::Status::need_more) break;
+    if (st == sse::Parser::Status::too_large) {
+      s.e = Errc::upstream_malformed;
+      break;
     }
-    if (e != Errc::ok) break;
-    if (!committed && commit_now) {
-      // Commit point: from here on the client sees this deployment's answer.
-      bhttp::response<bhttp::empty_body> h{bhttp::status::ok, 11};
-      h.set(bhttp::field::content_type, "text/event-stream");
-      h.set(bhttp::field::cache_control, "no-cache");
-      add_gateway_headers(h, d, parser);
-      const bool head_sent = co_await session_.start_chunked(h);
-      if (!head_sent) {
-        give_back(pool, std::move(conn), false);
-        co_return Outcome{};
-      }
-      committed = true;
+    if (s.ev.data == "[DONE]") {
+      s.done = true;
+      s.out += "data: [DONE]\n\n";
+      break;
     }
-    if (committed && !out.empty()) {
-      const bool written = co_await session_.write_chunk(out);
+    EventFacts f = inspect(s.ev.data);
+    if (!f.valid) {
+      ++s.skipped;  // never relay a data event that is not JSON
+      continue;
+    }
+    if (f.error) {
+      s.upstream_error = true;
+      s.upstream_error_msg = f.error_message;
+      break;
+    }
+    if (f.content) {
+      s.commit_now = true;
+      s.last_content_at = Clock::now();
+      if (s.content_events++ == 0) s.first_content_at = s.last_content_at;
+    }
+    if (f.finish) s.finished = true;
+    if (f.usage_only && !chat_.client_include_usage) continue;  // we asked, they did not
+    if (!s.ev.event.empty()) {
+      s.out += "event: ";
+      s.out += s.ev.event;
+      s.out += '\n';
+    }
+    s.out += "data: ";
+    s.out += s.ev.data;
+    s.out += "\n\n";
+  }
+}
+
+// Reads a stream up to its first content event (its win point). Nothing reaches the
+// client here, so any failure is a clean failover.
+net::awaitable<Outcome> ChatCall::first_content(Attempt& a) {
+  a.stream = std::make_unique<StreamState>();
+  StreamState& s = *a.stream;
+  const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
+  while (!a.parser->is_done() && !s.done && !s.upstream_error && !s.commit_now) {
+    co_await pump(a, false);
+    if (s.e != Errc::ok) break;
+  }
+  if (s.commit_now && s.e == Errc::ok) {
+    a.ttft_ms = std::chrono::duration<double, std::milli>(s.first_content_at - a.sent_at).count();
+    Outcome ready;
+    ready.kind = Outcome::Kind::ready;
+    co_return ready;
+  }
+  give_back(a, false);
+  if (stopped(a)) co_return client_gone_outcome();
+  if (s.upstream_error) {
+    co_return failover(Errc::upstream_error_event,
+                       "upstream sent an error event: " + s.upstream_error_msg.substr(0, 300), 200);
+  }
+  if (s.e != Errc::ok) {
+    co_return failover(
+        s.e, describe_io(s.ec, s.e, s.e == Errc::first_token_timeout ? t.first_token : t.idle));
+  }
+  co_return failover(
+      s.skipped ? Errc::upstream_malformed : Errc::upstream_empty,
+      s.skipped ? "stream carried no valid JSON event" : "stream ended before any content", 200);
+}
+
+// The commit point and everything after it: from here on the client sees this
+// deployment's answer, and a failure ends the stream with an error event.
+net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
+  StreamState& s = *a.stream;
+  const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
+  ResponseParser& parser = *a.parser;
+  {
+    bhttp::response<bhttp::empty_body> h{bhttp::status::ok, 11};
+    h.set(bhttp::field::content_type, "text/event-stream");
+    h.set(bhttp::field::cache_control, "no-cache");
+    add_gateway_headers(h, a);
+    const bool head_sent = co_await session_.start_chunked(h);
+    if (!head_sent) {
+      give_back(a, false);
+      co_return Outcome{};
+    }
+  }
+  for (;;) {
+    if (!s.out.empty()) {
+      const bool written = co_await session_.write_chunk(s.out);
       if (!written) {
         // The client went away: closing the upstream connection stops the generation.
-        give_back(pool, std::move(conn), false);
+        give_back(a, false);
         co_return Outcome{};
       }
-      out.clear();
+      s.out.clear();
     }
+    if (parser.is_done() || s.done || s.upstream_error) break;
+    co_await pump(a, true);
+    if (s.e != Errc::ok) break;
   }
 
-  if (!committed) {
-    give_back(pool, std::move(conn), false);
-    if (upstream_error) {
-      co_return failover(Errc::upstream_error_event,
-                         "upstream sent an error event: " + upstream_error_msg.substr(0, 300), 200);
-    }
-    if (e != Errc::ok) {
-      co_return failover(
-          e, describe_io(ec, e, e == Errc::first_token_timeout ? t.first_token : t.idle));
-    }
-    co_return failover(
-        skipped ? Errc::upstream_malformed : Errc::upstream_empty,
-        skipped ? "stream carried no valid JSON event" : "stream ended before any content", 200);
-  }
-
-  // Past the commit point: finish honestly.
+  // Finish honestly.
+  Errc e = s.e;
+  bool done = s.done;
   bool reusable = false;
   if (done) {
     reusable = true;
-  } else if (upstream_error) {
-    out += error_event("upstream error mid-stream: " + upstream_error_msg.substr(0, 300),
-                       "upstream_error_event");
-  } else if (finished && (e == Errc::ok || e == Errc::idle_timeout || e == Errc::upstream_reset)) {
+  } else if (s.upstream_error) {
+    s.out += error_event("upstream error mid-stream: " + s.upstream_error_msg.substr(0, 300),
+                         "upstream_error_event");
+  } else if (s.finished &&
+             (e == Errc::ok || e == Errc::idle_timeout || e == Errc::upstream_reset)) {
     // The answer is complete (finish_reason seen); only the terminator is missing.
-    out += "data: [DONE]\n\n";
+    s.out += "data: [DONE]\n\n";
     done = true;
     reusable = e == Errc::ok;
   } else if (e != Errc::ok) {
-    out += error_event("The upstream stream broke before the answer finished (" +
-                           describe_io(ec, e, e == Errc::total_timeout ? t.total : t.idle) +
-                           "); the answer is incomplete.",
-                       api::name_of(e));
+    s.out += error_event("The upstream stream broke before the answer finished (" +
+                             describe_io(s.ec, e, e == Errc::total_timeout ? t.total : t.idle) +
+                             "); the answer is incomplete.",
+                         api::name_of(e));
   } else {
-    out += error_event(
+    s.out += error_event(
         "The upstream ended the stream before the answer finished; the answer is incomplete.",
         "stream_interrupted");
   }
-  bool client_ok = co_await session_.write_chunk(out);
+  bool client_ok = co_await session_.write_chunk(s.out);
   if (client_ok) client_ok = co_await session_.finish_chunked();
   if (reusable && client_ok && !parser.is_done()) {
     // Let the upstream finish its body (usually just the final chunk) so the connection
     // can go back to the pool; the client already has its whole answer.
-    Deadline dl{earliest(Clock::now() + kDrainAfterDone, total_at), Errc::idle_timeout};
+    Deadline dl{earliest(Clock::now() + kDrainAfterDone, a.total_at), Errc::idle_timeout};
+    error_code ec;
     while (!parser.is_done()) {
       std::size_t n = 0;
-      const Errc drained = co_await read_some(*conn, parser, buf, sizeof buf, n, dl, ec);
+      const Errc drained =
+          co_await read_some(*a.conn, parser, s.buf.data(), s.buf.size(), n, dl, ec);
       if (drained != Errc::ok) break;
     }
   }
   reusable = reusable && parser.is_done() && parser.get().keep_alive();
-  give_back(pool, std::move(conn), reusable);
-  (void)events;
+  give_back(a, reusable);
   Outcome result;
   result.broke = !done;
-  const double secs = std::chrono::duration<double>(last_content_at - first_content_at).count();
-  if (content_events >= 4 && secs > 0.001) {
-    result.tokens_per_s = static_cast<double>(content_events - 1) / secs;
+  const double secs = std::chrono::duration<double>(s.last_content_at - s.first_content_at).count();
+  if (s.content_events >= 4 && secs > 0.001) {
+    result.tokens_per_s = static_cast<double>(s.content_events - 1) / secs;
   }
   co_return result;
 }
@@ -907,6 +1243,7 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
                 {"stats",
                  {{"ttfb_ms", v.ttfb_ms < 0 ? json(nullptr) : json(v.ttfb_ms)},
                   {"tokens_per_s", v.tokens_per_s < 0 ? json(nullptr) : json(v.tokens_per_s)},
+                  {"p95_ttft_ms", v.p95_ttft_ms < 0 ? json(nullptr) : json(v.p95_ttft_ms)},
                   {"success_rate", v.success_rate},
                   {"headroom", v.headroom},
                   {"breaker", breaker_state(c.index, v)},

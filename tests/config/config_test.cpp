@@ -558,11 +558,14 @@ TEST(ConfigParse, HedgeAfterForms) {
   const Config off = parse(with_model_line("hedge_after_ms: 0"));
   EXPECT_EQ(off.models[0].hedge_after, 0ms);
   EXPECT_FALSE(off.models[0].hedge_p95);
-  // Both forms parse, but hedging is not implemented yet: refused rather than ignored.
-  for (const char* on : {"200", "p95", "\"p95\""}) {
-    SCOPED_TRACE(on);
-    EXPECT_EQ(parse_error(with_model_line(std::string("hedge_after_ms: ") + on)),
-              "models[0].hedge_after_ms: hedging is not supported yet (use 0)");
+  const Config fixed = parse(with_model_line("hedge_after_ms: 200"));
+  EXPECT_EQ(fixed.models[0].hedge_after, 200ms);
+  EXPECT_FALSE(fixed.models[0].hedge_p95);
+  for (const char* p95 : {"p95", "\"p95\""}) {
+    SCOPED_TRACE(p95);
+    const Config c = parse(with_model_line(std::string("hedge_after_ms: ") + p95));
+    EXPECT_TRUE(c.models[0].hedge_p95);
+    EXPECT_EQ(c.models[0].hedge_after, 0ms);
   }
 }
 
@@ -580,10 +583,7 @@ TEST(ConfigErrors, HedgeAfterRejectsOtherForms) {
 
 TEST(ConfigParse, MaxRpm) {
   EXPECT_EQ(parse(with_deployment_line("max_rpm: 0")).models[0].deployments[0].max_rpm, 0);
-  // Not enforced yet: a cap is refused rather than ignored.
-  EXPECT_EQ(
-      parse_error(with_deployment_line("max_rpm: 60")),
-      "models[0].deployments[0].max_rpm: a per-deployment RPM cap is not supported yet (use 0)");
+  EXPECT_EQ(parse(with_deployment_line("max_rpm: 60")).models[0].deployments[0].max_rpm, 60);
   EXPECT_EQ(parse_error(with_deployment_line("max_rpm: -1")),
             "models[0].deployments[0].max_rpm: must be >= 0");
   EXPECT_EQ(parse_error(with_deployment_line("max_rpm: 2147483648")),
@@ -775,9 +775,10 @@ TEST(ConfigParse, PartialRoutingKeepsOtherDefaults) {
   // An empty section and an empty task list are the defaults.
   EXPECT_TRUE(parse(kMinimal + "routing: {}\n").routing.tasks.empty());
   EXPECT_TRUE(parse(with_routing("  tasks: []\n  tiers: {}\n")).routing.tiers.empty());
-  // Hedging is not implemented yet: the key is refused rather than ignored.
-  EXPECT_EQ(parse_error(with_routing("  hedge_max_fraction: 0.5\n")),
-            "routing.hedge_max_fraction: hedging is not supported yet");
+  EXPECT_DOUBLE_EQ(parse(with_routing("  hedge_max_fraction: 0.5\n")).routing.hedge_max_fraction,
+                   0.5);
+  EXPECT_EQ(parse_error(with_routing("  hedge_max_fraction: 1.5\n")),
+            "routing.hedge_max_fraction: must be <= 1");
 }
 
 TEST(ConfigParse, RoutingCanComeBeforeProviders) {

@@ -85,7 +85,8 @@ export async function startGateway(yaml, { env = {}, args = [] } = {}) {
 
 // A minimal config: one provider `mock` at mockUrl and the given models.
 // models: { name: [ 'upstream-model?directives', ... ] } or full deployment objects.
-export function config({ providers, models, server = {}, routing, admin, strategy = 'fallback' }) {
+// modelOptions: { name: { hedge_after_ms: 100, ... } } — extra keys per model.
+export function config({ providers, models, server = {}, routing, admin, strategy = 'fallback', modelOptions = {} }) {
   const lines = ['server:', `  listen: "127.0.0.1:0"`, `  workers: ${server.workers ?? 2}`];
   for (const [k, v] of Object.entries(server)) if (k !== 'workers') lines.push(`  ${k}: ${JSON.stringify(v)}`);
   lines.push('providers:');
@@ -102,7 +103,9 @@ export function config({ providers, models, server = {}, routing, admin, strateg
   lines.push('models:');
   for (const [name, deps] of Object.entries(models)) {
     const strat = typeof strategy === 'string' ? strategy : (strategy[name] || 'fallback');
-    lines.push(`  - name: ${JSON.stringify(name)}`, `    strategy: ${strat}`, `    deployments:`);
+    lines.push(`  - name: ${JSON.stringify(name)}`, `    strategy: ${strat}`);
+    for (const [k, v] of Object.entries(modelOptions[name] || {})) lines.push(`    ${k}: ${JSON.stringify(v)}`);
+    lines.push(`    deployments:`);
     for (const d of deps) {
       const dep = typeof d === 'string' ? { provider: providers[0].name, model: d } : d;
       lines.push(`      - ${JSON.stringify(dep)}`);

@@ -263,3 +263,56 @@ describe('workers share what they learn', () => {
     await gw.stop();
   });
 });
+
+describe('max_rpm: local caps per deployment', () => {
+  test('a capped deployment takes its max_rpm, then traffic moves on; explain says why', async () => {
+    const gw = await startGateway(config({
+      server: { workers: 2 },
+      strategy: 'score',
+      providers: [{ name: 'mock', url: mock.url }],
+      models: { chat: [dep('cheap', 0.5, 0.1, 0.4, { max_rpm: 3 }), dep('premium', 0.95, 5, 15)] },
+      routing,
+      admin: { key: 'adm-rpm' },
+    }));
+    try {
+      const got = [];
+      // Fresh connections land on both workers: the cap is one per process, not per worker.
+      for (let i = 0; i < 6; i++) got.push((await ask(gw, 'chat', { headers: { connection: 'close' } })).deployment);
+      assert.deepEqual(got, ['mock/cheap', 'mock/cheap', 'mock/cheap', 'mock/premium', 'mock/premium', 'mock/premium']);
+      const explain = await (await fetch(`${gw.url}/admin/route/explain`, {
+        method: 'POST', headers: { authorization: 'Bearer adm-rpm' }, body: chatBody('chat'),
+      })).json();
+      assert.deepEqual(explain.excluded.map((e) => [e.deployment, e.reason]), [['mock/cheap', 'local max_rpm reached']]);
+    } finally {
+      await gw.stop();
+    }
+  });
+
+  test('when every deployment is at its cap the client gets a 429 with Retry-After', async () => {
+    const gw = await startGateway(config({
+      server: { workers: 2 },
+      providers: [{ name: 'mock', url: mock.url }],
+      models: { solo: [dep('only', 0.5, 1, 1, { max_rpm: 2 })] },
+    }));
+    try {
+      const statuses = [];
+      let last;
+      for (let i = 0; i < 4; i++) {
+        last = await post(gw, chatBody('solo'), { connection: 'close' });
+        statuses.push(last.status);
+        if (last.status === 429) {
+          const body = await last.json();
+          assert.equal(body.error.code, 'rate_limit_exceeded');
+          assert.match(body.error.message, /max_rpm/);
+          const ra = Number(last.headers.get('retry-after'));
+          assert.ok(ra >= 1 && ra <= 30, `Retry-After ${ra}`);  // one request per 30 s refills
+        } else {
+          await last.text();
+        }
+      }
+      assert.deepEqual(statuses, [200, 200, 429, 429]);
+    } finally {
+      await gw.stop();
+    }
+  });
+});

@@ -73,6 +73,8 @@ constexpr std::uint32_t kMaxCount = 1'000'000;
 
 constexpr std::array kSpecs{
     Spec{"latency_ms", Kind::delay},
+    Spec{"tail_every", Kind::count},
+    Spec{"tail_ms", Kind::delay},
     Spec{"tokens", Kind::count},
     Spec{"chunk_delay_ms", Kind::delay},
     Spec{"first_token_ms", Kind::delay},
@@ -149,6 +151,10 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
 
   if (key == "latency_ms")
     d.latency_ms = n;
+  else if (key == "tail_every")
+    d.tail_every = n;
+  else if (key == "tail_ms")
+    d.tail_ms = n;
   else if (key == "tokens")
     d.tokens = n;
   else if (key == "chunk_delay_ms")

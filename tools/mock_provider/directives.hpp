@@ -15,6 +15,8 @@ inline constexpr std::uint32_t kMaxWaitMs = 10 * 60 * 1000;
 /// Per-request behaviour. Defaults give a plain, immediate, successful answer.
 struct Directives {
   std::uint32_t latency_ms = 0;                 ///< before the response head, for every response
+  std::uint32_t tail_every = 0;                 ///< every Nth request (mock-wide sequence)…
+  std::uint32_t tail_ms = 0;                    ///< …waits this much longer before its head
   std::uint32_t tokens = 8;                     ///< content tokens of the answer
   std::uint32_t chunk_delay_ms = 0;             ///< stream: between successive writes
   std::optional<std::uint32_t> first_token_ms;  ///< stream: role chunk → first content chunk

@@ -22,10 +22,12 @@
 #include <ctime>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <vector>
 
 #include "chat.hpp"
@@ -78,6 +80,14 @@ struct Shared {
   SniLog sni;
   RequestLog log;
   std::atomic<std::uint64_t> seq{0};
+
+  /// Counts requests per model name (for tail_every), from 1; not reset.
+  std::uint64_t next_for_model(const std::string& model) {
+    std::lock_guard lock(model_seq_mu);
+    return ++model_seq[model];
+  }
+  std::mutex model_seq_mu;
+  std::unordered_map<std::string, std::uint64_t> model_seq;
 };
 
 /// What a connection does once a response is written.
@@ -374,6 +384,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (sse) shared_.stats.streams_started.fetch_add(1, std::memory_order_relaxed);
     stream_done_ = false;
 
+    // tail_every/tail_ms: a slow tail on a fixed share of one model's requests, for
+    // hedging tests and benchmarks.
+    if (d.tail_every > 0 && shared_.next_for_model(cr.model) % d.tail_every == 0) {
+      d.latency_ms += d.tail_ms;
+    }
     if (d.latency_ms > 0 || d.hang ||
         (sse && (d.chunk_delay_ms > 0 || d.first_token_ms.value_or(0) > 0 || d.stall_after))) {
       start_watch();
@@ -654,6 +669,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       if (!ec) continue;
       if (!stop_watching_) {
         peer_gone_ = true;
+        shared_.stats.requests_abandoned.fetch_add(1, std::memory_order_relaxed);
         wait_timer_.cancel();
       }
       break;

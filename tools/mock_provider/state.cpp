@@ -14,6 +14,7 @@ void Stats::reset() {
   streams_started.store(0, std::memory_order_relaxed);
   streams_completed.store(0, std::memory_order_relaxed);
   streams_aborted.store(0, std::memory_order_relaxed);
+  requests_abandoned.store(0, std::memory_order_relaxed);
 }
 
 void SniLog::record(const char* name) {
@@ -117,6 +118,8 @@ std::string stats_json(const Stats& s, const SniLog& sni) {
   append_uint(out, s.streams_completed.load(std::memory_order_relaxed));
   out.append(R"(,"streams_aborted":)");
   append_uint(out, s.streams_aborted.load(std::memory_order_relaxed));
+  out.append(R"(,"requests_abandoned":)");
+  append_uint(out, s.requests_abandoned.load(std::memory_order_relaxed));
   out.push_back(',');
   sni.append_json(out);
   out.push_back('}');

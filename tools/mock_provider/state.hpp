@@ -26,6 +26,9 @@ struct Stats {
   std::atomic<std::uint64_t> streams_started{0};
   std::atomic<std::uint64_t> streams_completed{0};
   std::atomic<std::uint64_t> streams_aborted{0};
+  /// Chat requests (stream or not) whose client hung up while the mock held the answer
+  /// back (latency_ms, first_token_ms, a delay, a stall, a hang).
+  std::atomic<std::uint64_t> requests_abandoned{0};
 
   void reset();
 };

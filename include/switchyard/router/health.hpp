@@ -55,6 +55,16 @@ class SlidingWindow {
   /// Every event in the window: successes and failures of both origins.
   std::int64_t total(SteadyClock::time_point now) const noexcept;
 
+  /// Successes and upstream-origin failures in one pass. The `_at` form takes
+  /// bucket_index(now) so that many windows of the same width share one division.
+  struct Counts {
+    std::int64_t ok = 0;
+    std::int64_t upstream_failures = 0;
+  };
+  Counts counts(SteadyClock::time_point now) const noexcept { return counts_at(index_of(now)); }
+  Counts counts_at(std::int64_t bucket_index) const noexcept;
+  std::int64_t bucket_index(SteadyClock::time_point now) const noexcept { return index_of(now); }
+
   void clear() noexcept;
   std::chrono::milliseconds window() const noexcept { return window_; }
 

@@ -10,8 +10,10 @@
 // (a tripped breaker, a Retry-After, a slow provider) steers every worker within ~100 ms,
 // while the request path still reads only its own worker's data.
 
+#include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <random>
 #include <vector>
@@ -19,6 +21,7 @@
 #include "switchyard/api/errors.hpp"
 #include "switchyard/config/config.hpp"
 #include "switchyard/router/health.hpp"
+#include "switchyard/router/rate_cap.hpp"
 #include "switchyard/router/scorer.hpp"
 
 namespace switchyard::router {
@@ -34,11 +37,25 @@ struct SlotSummary {
   std::chrono::steady_clock::time_point retry_until{};
   bool breaker_blocking = false;  ///< open, or half-open (the worker that tripped probes)
   double share = 1.0;             ///< slow-start share of that worker's breaker
+  double p95_ttft_ms = -1;        ///< < 0: too few samples
 };
 
 /// One worker's published state: [model][deployment]. Immutable once published.
 struct StatsSummary {
   std::vector<std::vector<SlotSummary>> slots;
+};
+
+/// The process-wide `max_rpm` caps, [model][deployment] (nullptr: no cap). Shared by
+/// every worker: the cap is one lock-free atomic per capped deployment.
+class RpmCaps {
+ public:
+  explicit RpmCaps(const config::Config& cfg);
+  RpmCap* get(std::size_t model, std::size_t deployment) const {
+    return caps_[model][deployment].get();
+  }
+
+ private:
+  std::vector<std::vector<std::unique_ptr<RpmCap>>> caps_;
 };
 
 class LocalStats {
@@ -48,12 +65,27 @@ class LocalStats {
   /// Weight of a new sample in the moving averages.
   static constexpr double kAlpha = 0.2;
 
-  /// `rng` (the worker's) jitters the breakers' cooldowns; it must outlive this object.
-  LocalStats(const config::Config& cfg, std::mt19937_64& rng);
+  /// Samples kept per deployment for its p95 time to first token (hedge_after_ms: p95).
+  static constexpr std::size_t kTtftSamples = 64;
+  /// Fewer samples than this: no p95 yet (no p95-based hedge).
+  static constexpr std::uint32_t kMinTtftSamples = 20;
 
-  /// Asks the deployment's breaker for admission (takes the half-open probe slot when
-  /// that is what is left). false: do not send; nothing to report.
+  /// `rng` (the worker's) jitters the breakers' cooldowns; it must outlive this object.
+  /// `caps`: the process's max_rpm caps (may be null: none).
+  LocalStats(const config::Config& cfg, std::mt19937_64& rng,
+             std::shared_ptr<const RpmCaps> caps = nullptr);
+
+  /// Asks the deployment's max_rpm cap and breaker for admission (takes a cap slot, and
+  /// the half-open probe slot when that is what is left). false: do not send; nothing to
+  /// report. rpm_capped() tells whether the cap was the reason.
   bool admit(std::size_t model, std::size_t deployment, Clock::time_point now);
+  /// Is the deployment's max_rpm used up at `now`?
+  bool rpm_capped(std::size_t model, std::size_t deployment, Clock::time_point now) const;
+  /// How long until the deployment's max_rpm lets a request through (zero: now or no cap).
+  Clock::duration rpm_wait(std::size_t model, std::size_t deployment, Clock::time_point now) const;
+  /// One attempt reached the point where the answer could start (response head of a
+  /// non-stream request, first content event of a stream), `ms` after it was sent.
+  void ttft_sample(std::size_t model, std::size_t deployment, double ms);
   /// One finished attempt (after admit() said yes). ttfb_ms / tokens_per_s < 0: not measured.
   void attempt_finished(std::size_t model, std::size_t deployment, Clock::time_point now, bool ok,
                         api::Origin origin, double ttfb_ms, double tokens_per_s);
@@ -97,8 +129,12 @@ class LocalStats {
     Clock::time_point retry_until{};
     double headroom = 1.0;
     Clock::time_point headroom_until{};
+    std::array<float, kTtftSamples> ttft{};  // ring of the latest samples
+    std::uint32_t ttft_count = 0;            // samples ever taken
+    double p95_ttft_ms = -1;                 // refreshed every few samples
   };
   std::vector<std::vector<Slot>> slots_;  // [model][deployment]
+  std::shared_ptr<const RpmCaps> caps_;
   std::vector<std::shared_ptr<const StatsSummary>> peers_;
 };
 

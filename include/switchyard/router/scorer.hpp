@@ -25,6 +25,8 @@ struct DeploymentView {
   bool breaker_open = false;  ///< open (or half-open with its probe taken)
   bool retry_after = false;   ///< inside a provider's Retry-After window
   double share = 1.0;         ///< slow-start share after a breaker closed, 0..1
+  bool rpm_capped = false;    ///< the deployment's local max_rpm is used up right now
+  double p95_ttft_ms = -1;    ///< p95 time until the answer could start; < 0: too few samples
 };
 
 struct RankInput {
@@ -54,6 +56,9 @@ struct Ranking {
   std::vector<Candidate> excluded;  ///< with the reason each is out
   bool panic = false;  ///< nothing was allowed by health alone: every deployment is tried
 };
+
+/// Reason given for a deployment whose local max_rpm is used up.
+inline constexpr std::string_view kExcludedRpm = "local max_rpm reached";
 
 /// Expected output tokens when the client gives no max_tokens.
 inline constexpr std::int64_t kDefaultOutputTokens = 256;

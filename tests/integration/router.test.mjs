@@ -233,7 +233,9 @@ describe('workers share what they learn', () => {
       strategy: 'score',
       providers: [{ name: 'mock', url: mock.url }],
       models: { m: [dep('down?status=500', 0.9, 0.1, 0.1), dep('up', 0.9, 5, 5)] },
-      routing: costOnly,
+      // A cooldown far longer than the test, so no half-open probe can slip in however slow
+      // the machine is.
+      routing: { ...costOnly, breaker: { ...routing.breaker, cooldown_ms: 20000 } },
     }));
     const send = (agent) => new Promise((resolve, reject) => {
       const body = chatBody('m');

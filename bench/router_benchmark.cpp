@@ -119,6 +119,7 @@ struct World {
   router::LocalStats stats;
   std::mt19937_64 rng{42};  // the worker's generator, used by rank()
   std::vector<router::DeploymentView> views;
+  router::RequestFeatures features;  // the worker's scratch (app::Worker::features)
   std::string body;
   api::ChatRequest chat;
   Clock::time_point now = Clock::now();
@@ -201,15 +202,16 @@ struct World {
   }
 };
 
-// The whole decision, in decide_route()'s order and with its allocations (a fresh
-// RequestFeatures, Ranking and explain line per request).
+// The whole decision, in decide_route()'s order and with its allocations: the features go
+// into the worker's scratch (app::Worker::features, as decide_route does), the Ranking and
+// the explain line are new per request (they live in the request's RouteDecision).
 // noinline: so callgrind --toggle-collect='*decide*' isolates the timed loop.
 [[gnu::noinline]] void decide(World& w, benchmark::State& state) {
   const config::Routing& routing = w.cfg.routing;
   std::size_t allowed = 0;
   std::string_view task;
   for (auto _ : state) {
-    router::RequestFeatures features;
+    router::RequestFeatures& features = w.features;
     router::extract_features(w.chat.body, w.chat.prompt_tokens_estimate, w.classifier.needs(),
                              features);
     const router::Classifier::Result t = w.classifier.classify({}, features);
@@ -254,7 +256,7 @@ void classify_loop(World& w, benchmark::State& state) {
   std::string_view task;
   std::size_t text_size = 0;
   for (auto _ : state) {
-    router::RequestFeatures features;
+    router::RequestFeatures& features = w.features;
     router::extract_features(w.chat.body, w.chat.prompt_tokens_estimate, w.classifier.needs(),
                              features);
     const router::Classifier::Result t = w.classifier.classify({}, features);

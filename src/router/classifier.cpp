@@ -2,34 +2,11 @@
 
 #include <re2/re2.h>
 
+#include <cstring>
 #include <utility>
-
-#include "switchyard/api/json_scan.hpp"
 
 namespace switchyard::router {
 namespace {
-
-using api::skip_value;
-using api::skip_ws;
-
-// Calls f(element) for each element of the array `arr`; f returns false to stop.
-// Does nothing if `arr` is not an array.
-template <class F>
-void for_each_element(std::string_view arr, F&& f) {
-  if (arr.empty() || arr.front() != '[') return;
-  std::size_t i = skip_ws(arr, 1);
-  while (i < arr.size() && arr[i] != ']') {
-    std::size_t end = skip_value(arr, i);
-    if (end <= i) return;
-    if (!f(arr.substr(i, end - i))) return;
-    i = skip_ws(arr, end);
-    if (i < arr.size() && arr[i] == ',') i = skip_ws(arr, i + 1);
-  }
-}
-
-bool nonempty_array(std::string_view v) {
-  return !v.empty() && v.front() == '[' && skip_ws(v, 1) < v.size() && v[skip_ws(v, 1)] != ']';
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -132,10 +109,6 @@ bool json_string_is(std::string_view v, std::string_view want) {
   return decoded == want;
 }
 
-std::string_view value_of(std::string_view json, const api::Member& m) {
-  return json.substr(m.value_begin, m.value_end - m.value_begin);
-}
-
 bool is_image_type(std::string_view type) {
   return json_string_is(type, "image_url") || json_string_is(type, "input_image") ||
          json_string_is(type, "image");
@@ -145,76 +118,193 @@ bool is_text_type(std::string_view type) {
   return json_string_is(type, "text") || json_string_is(type, "input_text");
 }
 
-// Scratch member lists reused across one extract_features call.
-struct Scratch {
-  std::vector<api::Member> message, part;
-};
+// --- One-pass walker ------------------------------------------------------------------
+// extract_features reads the body in a single forward pass: the members it looks into
+// ("messages", its messages' "role" and "content", content parts' "type") are walked
+// structurally, everything else is skipped, strings with memchr. Only the last user
+// message's content is read a second time, to decode its text. Pointer-based and bounded
+// by the input's end even on malformed input (the precondition is valid JSON; on invalid
+// input the answer is unspecified but nothing is read out of bounds).
 
-// Does the content array `content` hold an image part?
-bool has_image_part(std::string_view content, Scratch& sc) {
-  bool found = false;
-  for_each_element(content, [&](std::string_view part) {
-    sc.part.clear();
-    if (!api::scan_top_level(part, sc.part)) return true;
-    for (const api::Member& m : sc.part) {
-      if (m.key == "type" && is_image_type(value_of(part, m))) {
-        found = true;
-        return false;
+bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+const char* ws(const char* p, const char* e) {
+  while (p < e && is_ws(*p)) ++p;
+  return p;
+}
+
+// p at a string's opening quote: one past its closing quote (e if unterminated).
+const char* skip_string(const char* p, const char* e) {
+  const char* const start = p + 1;
+  const char* q = start;
+  while (q < e) {
+    q = static_cast<const char*>(std::memchr(q, '"', static_cast<std::size_t>(e - q)));
+    if (!q) return e;
+    const char* b = q;  // the quote is escaped if an odd number of backslashes precede it
+    while (b > start && b[-1] == '\\') --b;
+    if (((q - b) & 1) == 0) return q + 1;
+    ++q;
+  }
+  return e;
+}
+
+// p at a value's first byte: one past its last byte (as api::skip_value).
+const char* skip_any(const char* p, const char* e) {
+  if (p >= e) return e;
+  const char c = *p;
+  if (c == '"') return skip_string(p, e);
+  if (c == '{' || c == '[') {
+    int depth = 0;
+    while (p < e) {
+      const char d = *p;
+      if (d == '"') {
+        p = skip_string(p, e);
+        continue;
       }
+      if (d == '{' || d == '[') {
+        ++depth;
+      } else if ((d == '}' || d == ']') && --depth == 0) {
+        return p + 1;
+      }
+      ++p;
     }
-    return true;
+    return e;
+  }
+  while (p < e && *p != ',' && *p != '}' && *p != ']' && !is_ws(*p)) ++p;
+  return p;
+}
+
+template <std::size_t N>
+bool key_is(std::string_view key, const char (&lit)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), lit, N - 1) == 0;
+}
+
+// p at '{'. Calls on_member(raw key, value's first byte) for each member; on_member returns
+// one past the value's end. Returns one past the closing '}', or null if the object is
+// malformed or truncated.
+template <class F>
+const char* walk_object(const char* p, const char* e, F&& on_member) {
+  p = ws(p + 1, e);
+  if (p < e && *p == '}') return p + 1;
+  while (p < e) {
+    if (*p != '"') return nullptr;
+    const char* key_end = skip_string(p, e);
+    if (key_end - p < 2) return nullptr;
+    const std::string_view key(p + 1, static_cast<std::size_t>(key_end - p - 2));
+    p = ws(key_end, e);
+    if (p >= e || *p != ':') return nullptr;
+    p = ws(p + 1, e);
+    if (p >= e) return nullptr;
+    const char* end = on_member(key, p);
+    if (end <= p) return nullptr;
+    p = ws(end, e);
+    if (p >= e) return nullptr;
+    if (*p == '}') return p + 1;
+    if (*p != ',') return nullptr;
+    p = ws(p + 1, e);
+  }
+  return nullptr;
+}
+
+// p at '['. Calls on_element(element's first byte) for each element; on_element returns
+// one past the element's end. Returns one past the closing ']', or e if it stopped early.
+template <class F>
+const char* walk_array(const char* p, const char* e, F&& on_element) {
+  p = ws(p + 1, e);
+  while (p < e && *p != ']') {
+    const char* end = on_element(p);
+    if (end <= p) return e;
+    p = ws(end, e);
+    if (p < e && *p == ',') p = ws(p + 1, e);
+  }
+  return p < e ? p + 1 : e;
+}
+
+// p at a content array's '['. Sets found if some part object's "type" member is an image
+// type. Returns one past the array.
+const char* scan_content_images(const char* p, const char* e, bool& found) {
+  return walk_array(p, e, [&](const char* part) {
+    if (*part != '{') return skip_any(part, e);
+    bool image = false;
+    const char* end = walk_object(part, e, [&](std::string_view key, const char* v) {
+      const char* ve = skip_any(v, e);
+      if (!image && key_is(key, "type") &&
+          is_image_type(std::string_view(v, static_cast<std::size_t>(ve - v)))) {
+        image = true;
+      }
+      return ve;
+    });
+    if (!end) return skip_any(part, e);  // malformed part: ignored
+    found = found || image;
+    return end;
   });
-  return found;
 }
 
 // Appends a message content's text: a string, or the text parts of an array joined by "\n".
-void append_content_text(std::string_view content, Scratch& sc, std::string& out) {
+void append_content_text(std::string_view content, std::string& out) {
   if (content.empty()) return;
   if (content.front() == '"') {
     append_json_string(content, out);
     return;
   }
+  if (content.front() != '[') return;
+  const char* const e = content.data() + content.size();
   bool first = true;
-  for_each_element(content, [&](std::string_view part) {
-    sc.part.clear();
-    if (!api::scan_top_level(part, sc.part)) return true;
+  walk_array(content.data(), e, [&](const char* part) {
+    if (*part != '{') return skip_any(part, e);
     std::string_view type, text;
-    for (const api::Member& m : sc.part) {
-      if (m.key == "type") type = value_of(part, m);
-      if (m.key == "text") text = value_of(part, m);
-    }
+    const char* end = walk_object(part, e, [&](std::string_view key, const char* v) {
+      const char* ve = skip_any(v, e);
+      const std::string_view value(v, static_cast<std::size_t>(ve - v));
+      if (key_is(key, "type")) type = value;
+      if (key_is(key, "text")) text = value;
+      return ve;
+    });
+    if (!end) return skip_any(part, e);
     if (is_text_type(type) && !text.empty() && text.front() == '"') {
       if (!first) out += '\n';
       first = false;
       append_json_string(text, out);
     }
-    return true;
+    return end;
   });
 }
 
-void scan_messages(std::string_view messages, const FeatureNeeds& needs, RequestFeatures& out) {
-  Scratch sc;
-  // Only the last user message's text is wanted: remember its content's bytes and decode
-  // once at the end rather than decoding every user turn of a long conversation.
-  std::string_view last_user_content;
-  bool want_images = needs.images && !out.images;
-  for_each_element(messages, [&](std::string_view msg) {
-    sc.message.clear();
-    if (!api::scan_top_level(msg, sc.message)) return true;
-    std::string_view role, content;
-    for (const api::Member& m : sc.message) {
-      if (m.key == "role") role = value_of(msg, m);
-      if (m.key == "content") content = value_of(msg, m);
-    }
-    if (needs.text && json_string_is(role, "user")) last_user_content = content;
-    if (want_images && !content.empty() && content.front() == '[' && has_image_part(content, sc)) {
-      out.images = true;
-      want_images = false;
-      if (!needs.text) return false;
-    }
-    return true;
+// What the last "messages" member says.
+struct MessagesResult {
+  std::string_view last_user_content;  ///< raw content of the last role:"user" message
+  bool images = false;
+};
+
+// p at the "messages" value. Returns one past it.
+const char* scan_messages(const char* p, const char* e, const FeatureNeeds& needs,
+                          MessagesResult& r) {
+  if (*p != '[' || (!needs.text && !needs.images)) return skip_any(p, e);
+  return walk_array(p, e, [&](const char* msg) {
+    if (*msg != '{') return skip_any(msg, e);
+    bool user = false, content_images = false;
+    std::string_view content;
+    const char* end = walk_object(msg, e, [&](std::string_view key, const char* v) {
+      if (key_is(key, "content")) {
+        // The last "content" member counts, as for the text.
+        content_images = false;
+        const char* ve = needs.images && !r.images && *v == '['
+                             ? scan_content_images(v, e, content_images)
+                             : skip_any(v, e);
+        content = std::string_view(v, static_cast<std::size_t>(ve - v));
+        return ve;
+      }
+      const char* ve = skip_any(v, e);
+      if (needs.text && key_is(key, "role")) {
+        user = json_string_is(std::string_view(v, static_cast<std::size_t>(ve - v)), "user");
+      }
+      return ve;
+    });
+    if (!end) return skip_any(msg, e);  // malformed message: ignored
+    if (user) r.last_user_content = content;
+    if (content_images) r.images = true;
+    return end;
   });
-  if (needs.text) append_content_text(last_user_content, sc, out.last_user_text);
 }
 
 }  // namespace
@@ -226,30 +316,39 @@ void extract_features(std::string_view body, std::int64_t prompt_tokens, const F
   out.tools = out.json_schema = out.images = false;
   if (!needs.text && !needs.tools && !needs.json_schema && !needs.images) return;
 
-  std::vector<api::Member> top;
-  top.reserve(16);
-  if (!api::scan_top_level(body, top)) return;
-  std::string_view messages;
-  for (const api::Member& m : top) {
-    std::string_view v = value_of(body, m);
-    if (m.key == "messages") {
-      messages = v;
-    } else if (m.key == "tools" || m.key == "functions") {
-      if (needs.tools && nonempty_array(v)) out.tools = true;
-    } else if (m.key == "response_format") {
-      if (!needs.json_schema || v.empty() || v.front() != '{') continue;
-      std::vector<api::Member> rf;
-      if (!api::scan_top_level(v, rf)) continue;
-      bool schema = false;
-      for (const api::Member& r : rf) {
-        if (r.key == "type") schema = json_string_is(value_of(v, r), "json_schema");
-      }
-      out.json_schema = schema;
+  const char* const e = body.data() + body.size();
+  const char* p = ws(body.data(), e);
+  if (p >= e || *p != '{') return;
+  MessagesResult messages;  // of the last "messages" member, as a DOM would keep
+  bool tools = false, json_schema = false;
+  const char* end = walk_object(p, e, [&](std::string_view key, const char* v) {
+    if (key_is(key, "messages")) {
+      messages = {};
+      return scan_messages(v, e, needs, messages);
     }
-  }
-  if (needs.text || needs.images) scan_messages(messages, needs, out);
+    const char* ve = skip_any(v, e);
+    if (key_is(key, "tools") || key_is(key, "functions")) {
+      if (needs.tools && *v == '[' && ws(v + 1, ve) < ve && *ws(v + 1, ve) != ']') tools = true;
+    } else if (key_is(key, "response_format") && needs.json_schema && *v == '{') {
+      bool schema = false;
+      const char* rf_end = walk_object(v, ve, [&](std::string_view k, const char* rv) {
+        const char* rve = skip_any(rv, ve);
+        if (key_is(k, "type")) {
+          schema = json_string_is(std::string_view(rv, static_cast<std::size_t>(rve - rv)),
+                                  "json_schema");
+        }
+        return rve;
+      });
+      if (rf_end) json_schema = schema;
+    }
+    return ve;
+  });
+  if (!end) return;  // not a well-formed object: nothing is known (as before)
+  out.tools = tools;
+  out.json_schema = json_schema;
+  out.images = messages.images;
+  if (needs.text) append_content_text(messages.last_user_content, out.last_user_text);
 }
-
 RequestFeatures extract_features(std::string_view body, std::int64_t prompt_tokens,
                                  const FeatureNeeds& needs) {
   RequestFeatures f;

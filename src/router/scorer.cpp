@@ -1,7 +1,13 @@
 #include "switchyard/router/scorer.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <charconv>
+#include <cmath>
+#include <cstdint>
 #include <cstdio>
+#include <cstring>
+#include <memory>
 
 namespace switchyard::router {
 namespace {
@@ -23,45 +29,146 @@ bool tier_allows(const config::Tier* tier, const config::Deployment& d) {
          tier->providers.end();
 }
 
-// Normalises parts so the largest allowed value is 1 (all zero stays zero).
-// `floor` keeps tiny absolute differences tiny: two deployments answering in 1 and 2 ms
-// are not "twice as slow" in any way that should outweigh cost or health.
-void normalise(std::vector<Candidate>& cs, double Candidate::*part, double floor = 0) {
-  double hi = floor;
-  for (const auto& c : cs) hi = std::max(hi, c.*part);
-  if (hi <= 0) return;
-  for (auto& c : cs) c.*part /= hi;
+// Why a deployment is out before its health is looked at; 0: it is not.
+enum Status : unsigned char {
+  kFit = 0,
+  kQuality,
+  kTier,
+  kContext,
+  kRpm,
+  kBreaker,  // the unhealthy ones: excluded unless nothing else is left (panic)
+  kRetryAfter,
+};
+
+constexpr std::string_view kReason[] = {
+    {},
+    "quality below the task's min_quality",
+    "not allowed for this tier",
+    "prompt + max_tokens exceed context_window",
+    kExcludedRpm,
+    "circuit breaker open",
+    "inside the provider's Retry-After window",
+};
+
+// A few hundred bytes on the stack, the heap only for unusually large models.
+template <class T, std::size_t N>
+class SmallBuffer {
+ public:
+  explicit SmallBuffer(std::size_t n) {
+    if (n > N) heap_ = std::make_unique<T[]>(n);
+  }
+  T* data() { return heap_ ? heap_.get() : stack_; }
+
+ private:
+  T stack_[N];
+  std::unique_ptr<T[]> heap_;
+};
+
+// Sort key of an allowed candidate: its score's bits, mapped so that unsigned order is the
+// order of the (non-NaN) scores, and its position in `fit` to break ties as a stable sort
+// does. Keys are unique, so any sort gives the one stable order.
+struct Key {
+  std::uint64_t bits;
+  std::uint32_t pos;
+  bool operator<(const Key& o) const { return bits < o.bits || (bits == o.bits && pos < o.pos); }
+};
+
+std::uint64_t order_bits(double score) {
+  const auto b = std::bit_cast<std::uint64_t>(score + 0.0);  // -0.0 sorts as +0.0
+  return b >> 63 ? ~b : b | (std::uint64_t{1} << 63);
+}
+
+// Writes positions 0..k-1 of `fit` in ascending score order, ties in listed order (the
+// order std::stable_sort with `a.score < b.score` gives).
+void score_order(const std::vector<Candidate>& fit, std::uint32_t* order) {
+  const std::size_t k = fit.size();
+  bool nan = false;
+  for (const auto& c : fit) nan = nan || std::isnan(c.score);
+  if (nan) {
+    // Not a strict weak order: keep exactly what stable_sort made of it.
+    std::vector<std::pair<double, std::uint32_t>> keys(k);
+    for (std::size_t i = 0; i < k; ++i) keys[i] = {fit[i].score, static_cast<std::uint32_t>(i)};
+    std::stable_sort(keys.begin(), keys.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (std::size_t i = 0; i < k; ++i) order[i] = keys[i].second;
+    return;
+  }
+  SmallBuffer<Key, 128> keys_buf(k);
+  Key* keys = keys_buf.data();
+  for (std::size_t i = 0; i < k; ++i) {
+    keys[i] = {order_bits(fit[i].score), static_cast<std::uint32_t>(i)};
+  }
+  std::sort(keys, keys + k);
+  for (std::size_t i = 0; i < k; ++i) order[i] = keys[i].pos;
+}
+
+// Reorders cs so that cs[k] becomes the old cs[order[k]] (order: a permutation of
+// 0..n-1, consumed).
+void apply_order(std::vector<Candidate>& cs, std::uint32_t* order) {
+  const std::uint32_t n = static_cast<std::uint32_t>(cs.size());
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (order[i] == i) continue;
+    const Candidate first = cs[i];
+    std::uint32_t j = i;
+    while (order[j] != i) {
+      const std::uint32_t from = order[j];
+      cs[j] = cs[from];
+      order[j] = j;
+      j = from;
+    }
+    cs[j] = first;
+    order[j] = j;
+  }
 }
 
 }  // namespace
 
-Ranking rank(const RankInput& in, std::mt19937_64& rng) {
+void rank(const RankInput& in, std::mt19937_64& rng, Ranking& out) {
   const config::Model& m = *in.model;
   const config::Weights w = in.tier ? in.tier->weights.apply(in.weights) : in.weights;
-  Ranking out;
-  std::vector<Candidate> fit;        // pass quality/context/tier
-  std::vector<Candidate> unhealthy;  // of those, excluded by breaker / Retry-After
+  const std::size_t n = m.deployments.size();
   const double out_tokens = expected_output_tokens(in);
+  out.allowed.clear();
+  out.excluded.clear();
+  out.panic = false;
 
-  for (std::size_t i = 0; i < m.deployments.size(); ++i) {
+  // Pass 1: why each deployment is out, if it is, so both lists can be sized exactly.
+  SmallBuffer<Status, 256> status_buf(n);
+  Status* status = status_buf.data();
+  std::size_t n_fit = 0, n_out = 0, n_unhealthy = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const config::Deployment& d = m.deployments[i];
+    const DeploymentView& v = in.views[i];
+    Status s = kFit;
+    if (d.quality + 1e-12 < in.min_quality) {
+      s = kQuality;
+    } else if (!tier_allows(in.tier, d)) {
+      s = kTier;
+    } else if (!fits_context(d, in)) {
+      s = kContext;
+    } else if (v.rpm_capped) {
+      // A cap the operator set is a hard limit: not even panic mode goes past it.
+      s = kRpm;
+    } else if (v.breaker_open) {
+      s = kBreaker;
+    } else if (v.retry_after) {
+      s = kRetryAfter;
+    }
+    status[i] = s;
+    n_fit += s == kFit;
+    n_unhealthy += s >= kBreaker;
+    n_out += s != kFit && s < kBreaker;
+  }
+  // Nothing allowed by health alone: every otherwise-allowed deployment is tried.
+  out.panic = n_fit == 0 && n_unhealthy != 0;
+  out.allowed.reserve(out.panic ? n_unhealthy : n_fit);
+  out.excluded.reserve(n_out + (out.panic ? 0 : n_unhealthy));
+
+  auto candidate = [&](std::size_t i) {
     const config::Deployment& d = m.deployments[i];
     const DeploymentView& v = in.views[i];
     Candidate c;
     c.index = i;
-    if (d.quality + 1e-12 < in.min_quality) {
-      c.excluded_because = "quality below the task's min_quality";
-    } else if (!tier_allows(in.tier, d)) {
-      c.excluded_because = "not allowed for this tier";
-    } else if (!fits_context(d, in)) {
-      c.excluded_because = "prompt + max_tokens exceed context_window";
-    } else if (v.rpm_capped) {
-      // A cap the operator set is a hard limit: not even panic mode goes past it.
-      c.excluded_because = kExcludedRpm;
-    }
-    if (!c.excluded_because.empty()) {
-      out.excluded.push_back(c);
-      continue;
-    }
     const double cached_in = d.price.input;
     c.expected_cost_usd =
         (cached_in * static_cast<double>(in.prompt_tokens) + d.price.output * out_tokens) / 1e6;
@@ -71,23 +178,28 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
     c.cost = c.expected_cost_usd;
     c.health = 1.0 - std::clamp(v.success_rate, 0.0, 1.0);
     c.headroom = 1.0 - std::clamp(v.headroom, 0.0, 1.0);
-    if (v.breaker_open) {
-      c.excluded_because = "circuit breaker open";
-      unhealthy.push_back(c);
-    } else if (v.retry_after) {
-      c.excluded_because = "inside the provider's Retry-After window";
-      unhealthy.push_back(c);
-    } else {
-      fit.push_back(c);
+    return c;
+  };
+  // Pass 2: the plan's candidates in listed order, and the hard exclusions.
+  for (std::size_t i = 0; i < n; ++i) {
+    const Status s = status[i];
+    if (s == kFit || (out.panic && s >= kBreaker)) {
+      out.allowed.push_back(candidate(i));
+    } else if (s < kBreaker) {
+      Candidate& c = out.excluded.emplace_back();
+      c.index = i;
+      c.excluded_because = kReason[s];
     }
   }
-  if (fit.empty() && !unhealthy.empty()) {
-    out.panic = true;
-    for (auto& c : unhealthy) c.excluded_because = {};
-    fit = std::move(unhealthy);
-    unhealthy.clear();
+  // The unhealthy ones follow the hard exclusions.
+  if (!out.panic && n_unhealthy != 0) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (status[i] < kBreaker) continue;
+      Candidate& c = out.excluded.emplace_back(candidate(i));
+      c.excluded_because = kReason[status[i]];
+    }
   }
-  for (auto& c : unhealthy) out.excluded.push_back(c);
+  std::vector<Candidate>& fit = out.allowed;
 
   // Add generation time (expected output tokens ÷ tokens per second) only when every
   // candidate has a measured rate: a made-up prior for some would swamp the TTFB
@@ -96,26 +208,29 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
   // neither wins nor loses on latency until it has been tried), or kPriorTtfbMs if none is.
   double measured_sum = 0;
   int measured = 0;
+  bool all_rates = !fit.empty();
   for (const auto& c : fit) {
     if (c.expected_latency_ms >= 0) measured_sum += c.expected_latency_ms, ++measured;
+    all_rates = all_rates && in.views[c.index].tokens_per_s > 0;
   }
   const double neutral_ttfb = measured ? measured_sum / measured : kPriorTtfbMs;
-  for (auto& c : fit) {
-    if (c.expected_latency_ms < 0) c.expected_latency_ms = neutral_ttfb;
-  }
   for (auto& c : out.excluded) {
     if (c.expected_latency_ms < 0) c.expected_latency_ms = neutral_ttfb;
   }
-  bool all_rates = !fit.empty();
-  for (const auto& c : fit) all_rates = all_rates && in.views[c.index].tokens_per_s > 0;
+  double hi_cost = 0, hi_latency = kLatencyScaleMs;
   for (auto& c : fit) {
+    if (c.expected_latency_ms < 0) c.expected_latency_ms = neutral_ttfb;
     if (all_rates) c.expected_latency_ms += out_tokens / in.views[c.index].tokens_per_s * 1000.0;
     c.latency = c.expected_latency_ms;
+    hi_cost = std::max(hi_cost, c.cost);
+    hi_latency = std::max(hi_latency, c.latency);
   }
-
-  normalise(fit, &Candidate::cost);
-  normalise(fit, &Candidate::latency, kLatencyScaleMs);
+  // Normalise cost and latency so the largest allowed value is 1 (all zero stays zero).
+  // The latency floor keeps tiny absolute differences tiny: two deployments answering in
+  // 1 and 2 ms are not "twice as slow" in any way that should outweigh cost or health.
   for (auto& c : fit) {
+    if (hi_cost > 0) c.cost /= hi_cost;
+    if (hi_latency > 0) c.latency /= hi_latency;
     c.score =
         w.cost * c.cost + w.latency * c.latency + w.health * c.health + w.headroom * c.headroom;
   }
@@ -142,63 +257,161 @@ Ranking rank(const RankInput& in, std::mt19937_64& rng) {
       break;
     }
     case config::Strategy::score: {
-      std::stable_sort(fit.begin(), fit.end(),
-                       [](const Candidate& a, const Candidate& b) { return a.score < b.score; });
+      // Sort small (score, position) keys rather than the candidates, then move each
+      // candidate once to its place in the plan.
+      const std::size_t k = fit.size();
+      if (k < 2 && (k == 0 || in.views[fit[0].index].share >= 1.0)) break;
+      SmallBuffer<std::uint32_t, 384> order_buf(3 * k);
+      std::uint32_t* sorted = order_buf.data();  // all, in score order
+      std::uint32_t* order = sorted + k;         // kept, in score order, then demoted
+      std::uint32_t* demoted = order + k;        // demoted, in score order
+      score_order(fit, sorted);
       // Slow start: a deployment back from an open breaker takes only `share` of the
       // traffic it would win; the rest of the time it goes behind the others.
+      std::size_t n_kept = 0, n_demoted = 0;
       std::uniform_real_distribution<double> u(0, 1);
-      std::vector<Candidate> demoted;
-      std::vector<Candidate> kept;
-      for (auto& c : fit) {
-        double share = in.views[c.index].share;
+      for (std::size_t i = 0; i < k; ++i) {
+        Candidate& c = fit[sorted[i]];
+        const double share = in.views[c.index].share;
         if (share < 1.0 && u(rng) >= share) {
           c.demoted = true;
-          demoted.push_back(c);
+          demoted[n_demoted++] = sorted[i];
         } else {
-          kept.push_back(c);
+          order[n_kept++] = sorted[i];
         }
       }
-      if (kept.empty()) {
-        kept = std::move(demoted);
-        demoted.clear();
-      }
-      fit = std::move(kept);
-      fit.insert(fit.end(), demoted.begin(), demoted.end());
+      // (If every one was demoted, they keep their score order, still marked demoted.)
+      std::copy(demoted, demoted + n_demoted, order + n_kept);
       // The second attempt prefers another provider: a provider-wide outage should not
       // eat two attempts.
-      if (fit.size() > 2) {
-        const std::string& first = m.deployments[fit[0].index].provider;
-        if (m.deployments[fit[1].index].provider == first) {
-          for (std::size_t k = 2; k < fit.size(); ++k) {
-            if (m.deployments[fit[k].index].provider != first) {
-              std::rotate(fit.begin() + 1, fit.begin() + static_cast<std::ptrdiff_t>(k),
-                          fit.begin() + static_cast<std::ptrdiff_t>(k) + 1);
+      if (k > 2) {
+        const std::string& first = m.deployments[fit[order[0]].index].provider;
+        if (m.deployments[fit[order[1]].index].provider == first) {
+          for (std::size_t j = 2; j < k; ++j) {
+            if (m.deployments[fit[order[j]].index].provider != first) {
+              std::rotate(order + 1, order + j, order + j + 1);
               break;
             }
           }
         }
       }
+      apply_order(fit, order);
       break;
     }
   }
-  out.allowed = std::move(fit);
+}
+
+Ranking rank(const RankInput& in, std::mt19937_64& rng) {
+  Ranking out;
+  rank(in, rng, out);
   return out;
 }
 
-std::string explain_line(std::string_view task, const RankInput& in, const Ranking& r) {
-  static constexpr const char* kStrategy[] = {"score", "fallback", "weighted"};
-  std::string s = "task=";
-  s.append(task);
-  s.append("; strategy=");
-  s.append(kStrategy[static_cast<int>(in.model->strategy)]);
-  if (r.allowed.empty()) return s + "; no deployment allowed";
+namespace {
+
+// Below this magnitude format_fixed3 works in 64-bit integers: |v| × 1000 < 2^53 × 1000 < 2^63.
+constexpr double kFixed3FastLimit = 9.0e12;
+
+// The fast path of format_fixed3: finite |v| < kFixed3FastLimit, at most 18 characters.
+char* put_fixed3(char* p, double v) {
+  const auto bits = std::bit_cast<std::uint64_t>(v);
+  if (bits >> 63) *p++ = '-';  // printf keeps the sign of -0.0 and of what rounds to 0
+  const int biased = static_cast<int>((bits >> 52) & 0x7FF);
+  std::uint64_t mant = bits & ((std::uint64_t{1} << 52) - 1);
+  int exp = biased - 1075;  // |v| = mant × 2^exp
+  if (biased == 0) {
+    exp = -1074;  // subnormal
+  } else {
+    mant |= std::uint64_t{1} << 52;
+  }
+  // q = |v| × 1000 rounded to nearest, ties to even, computed exactly (as glibc's printf
+  // rounds the exact binary value in the default rounding mode).
+  const std::uint64_t scaled = mant * 1000;
+  std::uint64_t q;
+  if (exp >= 0) {
+    q = scaled << exp;  // not reached below kFixed3FastLimit (2^52 > 9e12), kept for safety
+  } else if (exp <= -64) {
+    q = 0;  // |v| × 1000 < 2^63 × 2^-64 = 0.5
+  } else {
+    const int sh = -exp;
+    q = scaled >> sh;
+    const std::uint64_t rem = scaled & ((std::uint64_t{1} << sh) - 1);
+    const std::uint64_t half = std::uint64_t{1} << (sh - 1);
+    if (rem > half || (rem == half && (q & 1))) ++q;
+  }
+  p = std::to_chars(p, p + 20, q / 1000).ptr;
+  const auto frac = static_cast<unsigned>(q % 1000);
+  p[0] = '.';
+  p[1] = static_cast<char>('0' + frac / 100);
+  p[2] = static_cast<char>('0' + frac / 10 % 10);
+  p[3] = static_cast<char>('0' + frac % 10);
+  return p + 4;
+}
+
+bool fast_fixed3(double v) { return std::isfinite(v) && std::fabs(v) < kFixed3FastLimit; }
+
+}  // namespace
+
+char* detail::format_fixed3(char* first, double v) {
+  if (fast_fixed3(v)) return put_fixed3(first, v);
+  const int len = std::snprintf(first, kFixed3MaxChars, "%.3f", v);
+  return first + std::clamp(len, 0, static_cast<int>(kFixed3MaxChars) - 1);
+}
+
+void explain_line(std::string_view task, const RankInput& in, const Ranking& r, std::string& out) {
+  static constexpr std::string_view kStrategy[] = {"score", "fallback", "weighted"};
+  out.clear();
+  out.reserve(task.size() + 160);
+  out.append("task=");
+  out.append(task);
+  out.append("; strategy=");
+  out.append(kStrategy[static_cast<int>(in.model->strategy)]);
+  if (r.allowed.empty()) {
+    out.append("; no deployment allowed");
+    return;
+  }
   const Candidate& c = r.allowed.front();
-  char buf[160];
-  std::snprintf(buf, sizeof buf,
-                "; score=%.3f cost=%.3f latency=%.3f health=%.3f headroom=%.3f; candidates=%zu",
-                c.score, c.cost, c.latency, c.health, c.headroom, r.allowed.size());
-  s.append(buf);
-  if (r.panic) s.append("; panic=all-unhealthy");
+  // The part after the strategy is at most 159 characters (it was printed into 160 bytes).
+  constexpr std::size_t kPartsMax = 159;
+  char buf[256];
+  std::size_t len = 0;
+  if (fast_fixed3(c.score) && fast_fixed3(c.cost) && fast_fixed3(c.latency) &&
+      fast_fixed3(c.health) && fast_fixed3(c.headroom)) {
+    // At most 54 + 5 × 18 + 20 characters: fits buf.
+    char* p = buf;
+    auto put = [&p](std::string_view s) {
+      std::memcpy(p, s.data(), s.size());
+      p += s.size();
+    };
+    put("; score=");
+    p = put_fixed3(p, c.score);
+    put(" cost=");
+    p = put_fixed3(p, c.cost);
+    put(" latency=");
+    p = put_fixed3(p, c.latency);
+    put(" health=");
+    p = put_fixed3(p, c.health);
+    put(" headroom=");
+    p = put_fixed3(p, c.headroom);
+    put("; candidates=");
+    p = std::to_chars(p, buf + sizeof buf, r.allowed.size()).ptr;
+    len = static_cast<std::size_t>(p - buf);
+  }
+  if (len == 0 || len > kPartsMax) {
+    // Huge or non-finite parts: printf, cut to 159 characters as it always was.
+    const int n = std::snprintf(
+        buf, kPartsMax + 1,
+        "; score=%.3f cost=%.3f latency=%.3f health=%.3f headroom=%.3f; candidates=%zu", c.score,
+        c.cost, c.latency, c.health, c.headroom, r.allowed.size());
+    len = std::min(static_cast<std::size_t>(std::max(n, 0)), kPartsMax);
+  }
+  out.append(buf, len);
+  if (r.panic) out.append("; panic=all-unhealthy");
+}
+
+std::string explain_line(std::string_view task, const RankInput& in, const Ranking& r) {
+  std::string s;
+  explain_line(task, in, r, s);
   return s;
 }
 

@@ -3,7 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdint>
+#include <random>
 #include <string>
+#include <vector>
+
+#include "switchyard/api/json_scan.hpp"
 
 namespace switchyard::router {
 namespace {
@@ -425,5 +430,617 @@ TEST(Features, NoUserMessageOrOddContent) {
   EXPECT_EQ(extract_features(R"({"messages":"nope"})", 0, kAll).last_user_text, "");
 }
 
+// --- Differential tests against the implementation before the one-pass walker ----------
+// (extract_features as of commit 52b1cef, verbatim): the faster code must read the same
+// features from every valid body.
+
+namespace ref {
+
+using api::skip_value;
+using api::skip_ws;
+
+// Calls f(element) for each element of the array `arr`; f returns false to stop.
+// Does nothing if `arr` is not an array.
+template <class F>
+void for_each_element(std::string_view arr, F&& f) {
+  if (arr.empty() || arr.front() != '[') return;
+  std::size_t i = skip_ws(arr, 1);
+  while (i < arr.size() && arr[i] != ']') {
+    std::size_t end = skip_value(arr, i);
+    if (end <= i) return;
+    if (!f(arr.substr(i, end - i))) return;
+    i = skip_ws(arr, end);
+    if (i < arr.size() && arr[i] == ',') i = skip_ws(arr, i + 1);
+  }
+}
+
+bool nonempty_array(std::string_view v) {
+  return !v.empty() && v.front() == '[' && skip_ws(v, 1) < v.size() && v[skip_ws(v, 1)] != ']';
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Reads \uXXXX's four digits at s[i..i+4); -1 if they are not there.
+long read_hex4(std::string_view s, std::size_t i) {
+  if (i + 4 > s.size()) return -1;
+  long v = 0;
+  for (std::size_t k = 0; k < 4; ++k) {
+    int h = hex_value(s[i + k]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+void append_utf8(std::string& out, unsigned long cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Appends the decoded text of the JSON string `quoted` (with its quotes) to out. Lone
+// surrogates, which api::json_valid lets through, become U+FFFD so the text stays UTF-8.
+void append_json_string(std::string_view quoted, std::string& out) {
+  if (quoted.size() < 2 || quoted.front() != '"') return;
+  std::string_view s = quoted.substr(1, quoted.size() - 2);
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t bs = s.find('\\', i);
+    if (bs == std::string_view::npos) bs = s.size();
+    out.append(s.data() + i, bs - i);
+    if (bs + 1 >= s.size()) return;
+    char e = s[bs + 1];
+    i = bs + 2;
+    switch (e) {
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'u': {
+        long cp = read_hex4(s, i);
+        if (cp < 0) return;
+        i += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          long lo = i + 1 < s.size() && s[i] == '\\' && s[i + 1] == 'u' ? read_hex4(s, i + 2) : -1;
+          if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            i += 6;
+          } else {
+            cp = 0xFFFD;
+          }
+        } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+          cp = 0xFFFD;
+        }
+        append_utf8(out, static_cast<unsigned long>(cp));
+        break;
+      }
+      default:
+        out += e;
+        break;  // '"', '\\', '/'
+    }
+  }
+}
+
+// Is the raw JSON value `v` the string `want`? Escapes are decoded only if present.
+bool json_string_is(std::string_view v, std::string_view want) {
+  if (v.size() < 2 || v.front() != '"') return false;
+  std::string_view inner = v.substr(1, v.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) return inner == want;
+  std::string decoded;
+  append_json_string(v, decoded);
+  return decoded == want;
+}
+
+std::string_view value_of(std::string_view json, const api::Member& m) {
+  return json.substr(m.value_begin, m.value_end - m.value_begin);
+}
+
+bool is_image_type(std::string_view type) {
+  return json_string_is(type, "image_url") || json_string_is(type, "input_image") ||
+         json_string_is(type, "image");
+}
+
+bool is_text_type(std::string_view type) {
+  return json_string_is(type, "text") || json_string_is(type, "input_text");
+}
+
+// Scratch member lists reused across one extract_features call.
+struct Scratch {
+  std::vector<api::Member> message, part;
+};
+
+// Does the content array `content` hold an image part?
+bool has_image_part(std::string_view content, Scratch& sc) {
+  bool found = false;
+  for_each_element(content, [&](std::string_view part) {
+    sc.part.clear();
+    if (!api::scan_top_level(part, sc.part)) return true;
+    for (const api::Member& m : sc.part) {
+      if (m.key == "type" && is_image_type(value_of(part, m))) {
+        found = true;
+        return false;
+      }
+    }
+    return true;
+  });
+  return found;
+}
+
+// Appends a message content's text: a string, or the text parts of an array joined by "\n".
+void append_content_text(std::string_view content, Scratch& sc, std::string& out) {
+  if (content.empty()) return;
+  if (content.front() == '"') {
+    append_json_string(content, out);
+    return;
+  }
+  bool first = true;
+  for_each_element(content, [&](std::string_view part) {
+    sc.part.clear();
+    if (!api::scan_top_level(part, sc.part)) return true;
+    std::string_view type, text;
+    for (const api::Member& m : sc.part) {
+      if (m.key == "type") type = value_of(part, m);
+      if (m.key == "text") text = value_of(part, m);
+    }
+    if (is_text_type(type) && !text.empty() && text.front() == '"') {
+      if (!first) out += '\n';
+      first = false;
+      append_json_string(text, out);
+    }
+    return true;
+  });
+}
+
+void scan_messages(std::string_view messages, const FeatureNeeds& needs, RequestFeatures& out) {
+  Scratch sc;
+  // Only the last user message's text is wanted: remember its content's bytes and decode
+  // once at the end rather than decoding every user turn of a long conversation.
+  std::string_view last_user_content;
+  bool want_images = needs.images && !out.images;
+  for_each_element(messages, [&](std::string_view msg) {
+    sc.message.clear();
+    if (!api::scan_top_level(msg, sc.message)) return true;
+    std::string_view role, content;
+    for (const api::Member& m : sc.message) {
+      if (m.key == "role") role = value_of(msg, m);
+      if (m.key == "content") content = value_of(msg, m);
+    }
+    if (needs.text && json_string_is(role, "user")) last_user_content = content;
+    if (want_images && !content.empty() && content.front() == '[' && has_image_part(content, sc)) {
+      out.images = true;
+      want_images = false;
+      if (!needs.text) return false;
+    }
+    return true;
+  });
+  if (needs.text) append_content_text(last_user_content, sc, out.last_user_text);
+}
+
+void extract_features(std::string_view body, std::int64_t prompt_tokens, const FeatureNeeds& needs,
+                      RequestFeatures& out) {
+  out.last_user_text.clear();
+  out.prompt_tokens = prompt_tokens;
+  out.tools = out.json_schema = out.images = false;
+  if (!needs.text && !needs.tools && !needs.json_schema && !needs.images) return;
+
+  std::vector<api::Member> top;
+  top.reserve(16);
+  if (!api::scan_top_level(body, top)) return;
+  std::string_view messages;
+  for (const api::Member& m : top) {
+    std::string_view v = value_of(body, m);
+    if (m.key == "messages") {
+      messages = v;
+    } else if (m.key == "tools" || m.key == "functions") {
+      if (needs.tools && nonempty_array(v)) out.tools = true;
+    } else if (m.key == "response_format") {
+      if (!needs.json_schema || v.empty() || v.front() != '{') continue;
+      std::vector<api::Member> rf;
+      if (!api::scan_top_level(v, rf)) continue;
+      bool schema = false;
+      for (const api::Member& r : rf) {
+        if (r.key == "type") schema = json_string_is(value_of(v, r), "json_schema");
+      }
+      out.json_schema = schema;
+    }
+  }
+  if (needs.text || needs.images) scan_messages(messages, needs, out);
+}
+
+}  // namespace ref
+
+// Random valid chat bodies: members in any order, duplicated members, escapes, nested junk,
+// odd types where a string or array is expected, and random whitespace.
+class BodyGen {
+ public:
+  explicit BodyGen(std::uint64_t seed) : g_(seed) {}
+
+  std::string body() {
+    std::string s;
+    if (pick(40) == 0) return pick(2) ? "[1,2]" : "\"x\"";
+    s += '{';
+    const int members = pick(7);
+    bool first = true;
+    for (int i = 0; i < members; ++i) {
+      if (!first) s += ',';
+      first = false;
+      ws(s);
+      switch (pick(8)) {
+        case 0:
+        case 1:
+        case 2:
+          s += "\"messages\"";
+          colon(s);
+          if (pick(12) == 0) {
+            value(s, 1);
+          } else {
+            messages(s);
+          }
+          break;
+        case 3:
+          s += pick(2) ? "\"tools\"" : "\"functions\"";
+          colon(s);
+          switch (pick(4)) {
+            case 0:
+              s += "[]";
+              break;
+            case 1:
+              s += "[ \n ]";
+              break;
+            case 2:
+              s += "null";
+              break;
+            default:
+              array(s, 2);
+              break;
+          }
+          break;
+        case 4:
+          s += "\"response_format\"";
+          colon(s);
+          response_format(s);
+          break;
+        case 5:
+          s += pick(2) ? "\"model\"" : "\"m\\u0065ssages\"";
+          colon(s);
+          value(s, 2);
+          break;
+        default:
+          key(s);
+          colon(s);
+          value(s, 0);
+          break;
+      }
+      ws(s);
+    }
+    s += '}';
+    return s;
+  }
+
+ private:
+  int pick(int n) { return static_cast<int>(g_() % static_cast<unsigned>(n)); }
+  void ws(std::string& s) {
+    static const char* kWs[] = {"", "", "", " ", "\n  ", "\t", "\r\n"};
+    s += kWs[pick(7)];
+  }
+  void colon(std::string& s) {
+    ws(s);
+    s += ':';
+    ws(s);
+  }
+  void key(std::string& s) {
+    static const char* kKeys[] = {"\"temperature\"", "\"stream\"", "\"content\"",
+                                  "\"role\"",        "\"type\"",   "\"text\"",
+                                  "\"x\\\"y\"",      "\"\\\\\"",   "\"user\""};
+    s += kKeys[pick(9)];
+  }
+  // A JSON string of plain text with escapes, quotes, brackets and non-ASCII.
+  void string(std::string& s) {
+    static const char* kBits[] = {"hello ",
+                                  "def f(): ",
+                                  "\\\"quoted\\\" ",
+                                  "\\\\",
+                                  "\\n",
+                                  "[",
+                                  "]",
+                                  "{",
+                                  "}",
+                                  ",",
+                                  ":",
+                                  "caf\\u00e9 ",
+                                  "\\ud83d\\ude00",
+                                  "\\ud800",
+                                  "\xC3\xA9",
+                                  "\\/",
+                                  "\\t",
+                                  "user",
+                                  "image_url",
+                                  "\\\\\\\"",
+                                  "text",
+                                  "```"};
+    s += '"';
+    const int n = pick(6);
+    for (int i = 0; i < n; ++i) s += kBits[pick(22)];
+    s += '"';
+  }
+  void array(std::string& s, int depth) {
+    s += '[';
+    ws(s);
+    const int n = pick(4);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ',';
+      ws(s);
+      value(s, depth + 1);
+      ws(s);
+    }
+    s += ']';
+  }
+  void object(std::string& s, int depth) {
+    s += '{';
+    ws(s);
+    const int n = pick(4);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ',';
+      ws(s);
+      key(s);
+      colon(s);
+      value(s, depth + 1);
+      ws(s);
+    }
+    s += '}';
+  }
+  void value(std::string& s, int depth) {
+    switch (depth > 3 ? pick(5) : pick(8)) {
+      case 0:
+        string(s);
+        break;
+      case 1:
+        s += "null";
+        break;
+      case 2:
+        s += "-12.5e3";
+        break;
+      case 3:
+        s += pick(2) ? "true" : "false";
+        break;
+      case 4:
+        s += "0";
+        break;
+      case 5:
+      case 6:
+        object(s, depth);
+        break;
+      default:
+        array(s, depth);
+        break;
+    }
+  }
+  void type_value(std::string& s) {
+    static const char* kTypes[] = {"\"text\"",        "\"input_text\"", "\"image_url\"",
+                                   "\"input_image\"", "\"image\"",      "\"t\\u0065xt\"",
+                                   "\"imag\\u0065\"", "\"audio\"",      "null",
+                                   "\"json_schema\""};
+    s += kTypes[pick(10)];
+  }
+  void part(std::string& s) {
+    if (pick(10) == 0) {
+      value(s, 2);
+      return;
+    }
+    s += '{';
+    const int n = 1 + pick(4);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ',';
+      ws(s);
+      switch (pick(5)) {
+        case 0:
+        case 1:
+          s += "\"type\"";
+          colon(s);
+          type_value(s);
+          break;
+        case 2:
+        case 3:
+          s += "\"text\"";
+          colon(s);
+          if (pick(6) == 0) {
+            value(s, 2);
+          } else {
+            string(s);
+          }
+          break;
+        default:
+          s += "\"image_url\"";
+          colon(s);
+          value(s, 2);
+          break;
+      }
+      ws(s);
+    }
+    s += '}';
+  }
+  void content(std::string& s) {
+    switch (pick(6)) {
+      case 0:
+        s += "null";
+        break;
+      case 1:
+      case 2:
+        string(s);
+        break;
+      default: {
+        s += '[';
+        const int n = pick(4);
+        for (int i = 0; i < n; ++i) {
+          if (i) s += ',';
+          ws(s);
+          part(s);
+          ws(s);
+        }
+        s += ']';
+        break;
+      }
+    }
+  }
+  void message(std::string& s) {
+    if (pick(15) == 0) {
+      value(s, 2);
+      return;
+    }
+    s += '{';
+    const int n = pick(5);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ',';
+      ws(s);
+      switch (pick(5)) {
+        case 0:
+        case 1: {
+          static const char* kRoles[] = {"\"user\"",       "\"assistant\"", "\"system\"",
+                                         "\"\\u0075ser\"", "\"tool\"",      "null",
+                                         "\"User\""};
+          s += "\"role\"";
+          colon(s);
+          s += kRoles[pick(7)];
+          break;
+        }
+        case 2:
+        case 3:
+          s += "\"content\"";
+          colon(s);
+          content(s);
+          break;
+        default:
+          key(s);
+          colon(s);
+          value(s, 2);
+          break;
+      }
+      ws(s);
+    }
+    s += '}';
+  }
+  void messages(std::string& s) {
+    s += '[';
+    ws(s);
+    const int n = pick(6);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ',';
+      ws(s);
+      message(s);
+      ws(s);
+    }
+    s += ']';
+  }
+  void response_format(std::string& s) {
+    if (pick(5) == 0) {
+      value(s, 2);
+      return;
+    }
+    s += '{';
+    const int n = pick(4);
+    for (int i = 0; i < n; ++i) {
+      if (i) s += ',';
+      switch (pick(3)) {
+        case 0:
+        case 1:
+          s += "\"type\"";
+          colon(s);
+          s += pick(3) == 0 ? "\"json_sch\\u0065ma\"" : (pick(2) ? "\"json_schema\"" : "\"text\"");
+          break;
+        default:
+          s += "\"json_schema\"";
+          colon(s);
+          s += "{\"type\":\"json_schema\"}";
+          break;
+      }
+    }
+    s += '}';
+  }
+
+  std::mt19937_64 g_;
+};
+
+TEST(FeaturesEquivalence, SameFeaturesAsBeforeOnRandomBodies) {
+  BodyGen gen(4242);
+  RequestFeatures got, want;
+  int texts = 0, images = 0, tools = 0, schemas = 0;
+  for (int iter = 0; iter < 20000; ++iter) {
+    const std::string body = gen.body();
+    ASSERT_TRUE(api::json_valid(body)) << body;
+    for (int bits = 0; bits < 16; ++bits) {
+      const FeatureNeeds needs{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0, (bits & 8) != 0};
+      ref::extract_features(body, iter, needs, want);
+      extract_features(body, iter, needs, got);
+      ASSERT_EQ(want.last_user_text, got.last_user_text) << body;
+      ASSERT_EQ(want.tools, got.tools) << body;
+      ASSERT_EQ(want.json_schema, got.json_schema) << body;
+      ASSERT_EQ(want.images, got.images) << body;
+      ASSERT_EQ(want.prompt_tokens, got.prompt_tokens) << body;
+      if (bits == 15) {
+        texts += !want.last_user_text.empty();
+        images += want.images;
+        tools += want.tools;
+        schemas += want.json_schema;
+      }
+    }
+  }
+  // The generator reaches every feature often.
+  RecordProperty("texts", texts);
+  RecordProperty("images", images);
+  RecordProperty("tools", tools);
+  RecordProperty("schemas", schemas);
+  EXPECT_GT(texts, 500);
+  EXPECT_GT(images, 1000);
+  EXPECT_GT(tools, 1000);
+  EXPECT_GT(schemas, 500);
+}
+
+TEST(FeaturesEquivalence, TruncatedBodiesAreReadWithinBounds) {
+  // Not valid JSON, so any answer will do, but nothing may be read past the end (ASan).
+  BodyGen gen(7);
+  RequestFeatures f;
+  for (int iter = 0; iter < 300; ++iter) {
+    const std::string body = gen.body();
+    for (std::size_t len = 0; len <= body.size(); ++len) {
+      const std::string cut = body.substr(0, len);  // its own allocation: ASan sees the end
+      extract_features(cut, 0, kAll, f);
+    }
+  }
+  for (const char* odd : {"{", "{\"", "{\"messages\"", "{\"messages\":", "{\"messages\":[",
+                          "{\"messages\":[{\"role\":\"user\",\"content\":\"a\\",
+                          "{\"messages\":[{\"content\":[{\"type\":\"text\",\"text\":\"x", "{,}",
+                          "{\"a\" 1}", "[,]", "{\"messages\":[,]}", "{\"tools\":[}"}) {
+    const std::string cut = odd;
+    extract_features(cut, 0, kAll, f);
+  }
+}
 }  // namespace
 }  // namespace switchyard::router

@@ -38,10 +38,14 @@ struct FeatureNeeds {
   bool images = false;
 };
 
-/// Reads the needed features from a chat-completions body without a DOM of the whole body:
-/// only the top-level members "messages", "tools", "functions" and "response_format" are
-/// looked into, and only the last user message's text is decoded. Precondition: `body` is
-/// valid JSON (api::json_valid). Reuses `out.last_user_text`'s capacity. Any thread.
+/// Reads the needed features from a chat-completions body without a DOM of the whole body,
+/// in one forward pass: only the top-level members "messages", "tools", "functions" and
+/// "response_format" are looked into, everything else is skipped, and only the last user
+/// message's text is decoded (its content is the one part read twice). Reuses
+/// `out.last_user_text`'s capacity and allocates nothing else (unless a "role" or "type"
+/// value is itself written with escapes). Precondition: `body` is valid JSON
+/// (api::json_valid); on invalid input the features are unspecified but nothing is read
+/// outside `body`. Any thread.
 void extract_features(std::string_view body, std::int64_t prompt_tokens, const FeatureNeeds& needs,
                       RequestFeatures& out);
 RequestFeatures extract_features(std::string_view body, std::int64_t prompt_tokens,

@@ -78,10 +78,28 @@ inline constexpr double kLatencyScaleMs = 1000;
 /// Quality, context window and tier filters always apply. Breaker/Retry-After exclusions
 /// apply unless they would leave nothing, in which case every otherwise-allowed deployment
 /// is tried ("panic", as Envoy does) rather than failing without trying.
+/// Fills `out` (cleared first), reusing its vectors' capacity: with a reused Ranking a call
+/// allocates nothing; with a fresh one, at most one allocation per list. The plan is only
+/// valid until `out` is reused, so do not share one Ranking between concurrent requests.
+void rank(const RankInput& in, std::mt19937_64& rng, Ranking& out);
+/// Same, into a new Ranking.
 Ranking rank(const RankInput& in, std::mt19937_64& rng);
 
 /// One compact line for the x-switchyard-route header, e.g.
-/// "task=code; strategy=score; score=0.42 cost=0.10 latency=0.20 health=0.02 headroom=0.10".
+/// "task=code; strategy=score; score=0.420 cost=0.100 latency=0.200 health=0.020
+/// headroom=0.100; candidates=3". Numbers as printf's "%.3f" writes them. Replaces `out`'s
+/// contents, reusing its capacity.
+void explain_line(std::string_view task, const RankInput& in, const Ranking& r, std::string& out);
+/// Same, into a new string.
 std::string explain_line(std::string_view task, const RankInput& in, const Ranking& r);
+
+namespace detail {
+/// Space format_fixed3 may need (the largest double printed with "%.3f", plus a NUL).
+inline constexpr std::size_t kFixed3MaxChars = 330;
+/// Writes v exactly as printf("%.3f", v) would, without the NUL, and returns one past the
+/// last character. Integer arithmetic for finite |v| < 9e12, snprintf beyond. `first` must
+/// have room for kFixed3MaxChars characters.
+char* format_fixed3(char* first, double v);
+}  // namespace detail
 
 }  // namespace switchyard::router

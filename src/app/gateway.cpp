@@ -28,14 +28,16 @@ std::string build_models_json(const config::Config& cfg) {
 
 Worker::Worker(std::shared_ptr<const config::Config> c,
                std::shared_ptr<const router::Classifier> cls,
-               std::shared_ptr<const router::RpmCaps> caps, int i)
+               std::shared_ptr<const router::RpmCaps> caps, std::shared_ptr<usage::Ledger> led,
+               int i)
     : cfg(std::move(c)),
       index(i),
       acceptor(ioc),
       rng(std::random_device{}()),
       classifier(std::move(cls)),
       stats(*cfg, rng, std::move(caps)),
-      hedges(cfg->routing.hedge_max_fraction) {
+      hedges(cfg->routing.hedge_max_fraction),
+      ledger(std::move(led)) {
   for (const auto& p : cfg->providers) {
     pools.push_back(std::make_unique<upstream::Pool>(ioc.get_executor(), p));
   }
@@ -126,6 +128,7 @@ struct Gateway::Impl {
   std::shared_ptr<const config::Config> cfg;
   std::shared_ptr<const router::Classifier> classifier;
   std::shared_ptr<const router::RpmCaps> caps;  // process-wide max_rpm caps
+  std::shared_ptr<usage::Ledger> ledger = std::make_shared<usage::Ledger>();
   std::vector<std::unique_ptr<Worker>> workers;
 };
 
@@ -143,7 +146,7 @@ int Gateway::run() {
   auto addr = net::ip::make_address(cfg.server.host);
   tcp::endpoint ep(addr, cfg.server.port);
   for (int i = 0; i < n; ++i) {
-    auto w = std::make_unique<Worker>(impl_->cfg, impl_->classifier, impl_->caps, i);
+    auto w = std::make_unique<Worker>(impl_->cfg, impl_->classifier, impl_->caps, impl_->ledger, i);
     w->listen(ep);
     if (i == 0) ep.port(w->acceptor.local_endpoint().port());  // port 0: share the real one
     impl_->workers.push_back(std::move(w));

@@ -13,6 +13,7 @@
 #include "switchyard/router/classifier.hpp"
 #include "switchyard/router/live_stats.hpp"
 #include "switchyard/router/scorer.hpp"
+#include "switchyard/usage/usage.hpp"
 #include "upstream/pool.hpp"
 
 namespace switchyard::http {
@@ -24,7 +25,8 @@ namespace switchyard::app {
 struct Worker {
   Worker(std::shared_ptr<const config::Config> cfg,
          std::shared_ptr<const router::Classifier> classifier,
-         std::shared_ptr<const router::RpmCaps> caps, int index);
+         std::shared_ptr<const router::RpmCaps> caps, std::shared_ptr<usage::Ledger> ledger,
+         int index);
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
@@ -50,6 +52,7 @@ struct Worker {
   std::vector<router::DeploymentView> views;             // scratch for the scorer
   router::RequestFeatures features;                      // scratch for the classifier
   router::HedgeBudget hedges;                            // routing.hedge_max_fraction
+  std::shared_ptr<usage::Ledger> ledger;                 // process-wide usage records
 
   /// This worker's latest stats summary, published every kStatsInterval for the others;
   /// the only router state that crosses threads (an atomic shared_ptr, never on the

@@ -387,9 +387,9 @@ struct KindName {
 };
 constexpr std::array kKinds = {
     KindName{"openai", ProviderKind::openai, true},
-    KindName{"azure", ProviderKind::azure, false},
-    KindName{"anthropic", ProviderKind::anthropic, false},
-    KindName{"gemini", ProviderKind::gemini, false},
+    KindName{"azure", ProviderKind::azure, true},
+    KindName{"anthropic", ProviderKind::anthropic, true},
+    KindName{"gemini", ProviderKind::gemini, true},
 };
 
 ProviderKind parse_kind(const std::string& text, const std::string& path) {
@@ -529,10 +529,11 @@ Prefill parse_prefill(const YAML::Node& node, const std::string& path) {
 }
 
 void parse_price(const YAML::Node& node, const std::string& path, Price& price) {
-  const Fields f(node, path, {"input", "output", "cached_input"});
+  const Fields f(node, path, {"input", "output", "cached_input", "cache_write"});
   read_field(f, "input", price.input, 0.0, kInf);
   read_field(f, "output", price.output, 0.0, kInf);
   read_field(f, "cached_input", price.cached_input, 0.0, kInf);
+  read_field(f, "cache_write", price.cache_write, 0.0, kInf);
 }
 
 Deployment parse_deployment(const YAML::Node& node, const std::string& path, const Config& config) {

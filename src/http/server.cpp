@@ -348,6 +348,18 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_await upstream::handle_chat(*this, req);
     co_return;
   }
+  if (path == "/v1/embeddings" || path == "/embeddings") {
+    const bool allowed = co_await only(bhttp::verb::post, "POST");
+    if (!allowed) co_return;
+    co_await upstream::handle_embeddings(*this, req);
+    co_return;
+  }
+  if (path == "/v1/messages" || path == "/messages") {
+    const bool allowed = co_await only(bhttp::verb::post, "POST");
+    if (!allowed) co_return;
+    co_await upstream::handle_messages(*this, req);
+    co_return;
+  }
   if (path.substr(0, 7) == "/admin/") {
     const std::string& key = worker_.cfg->admin_key;
     if (key.empty()) {
@@ -374,6 +386,12 @@ net::awaitable<void> Session::dispatch(Request& req) {
       const bool allowed = co_await only(bhttp::verb::post, "POST");
       if (!allowed) co_return;
       co_await upstream::handle_route_explain(*this, req);
+      co_return;
+    }
+    if (path == "/admin/usage") {
+      const bool allowed = co_await only(bhttp::verb::get, "GET");
+      if (!allowed) co_return;
+      co_await upstream::handle_usage(*this, req);
       co_return;
     }
     co_await send_error(404, "Unknown admin URL: " + std::string(path) + ".",

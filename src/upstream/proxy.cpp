@@ -5,8 +5,13 @@
 #include <array>
 #include <ctime>
 #include <optional>
+#include <variant>
 
 #include "app/worker.hpp"
+#include "switchyard/adapters/adapter.hpp"
+#include "switchyard/adapters/anthropic.hpp"
+#include "switchyard/adapters/gemini.hpp"
+#include "switchyard/adapters/messages_front.hpp"
 #include "switchyard/api/chat_request.hpp"
 #include "switchyard/api/json_scan.hpp"
 #include "switchyard/router/classifier.hpp"
@@ -14,6 +19,7 @@
 #include "switchyard/router/plan.hpp"
 #include "switchyard/router/scorer.hpp"
 #include "switchyard/sse/sse_parser.hpp"
+#include "switchyard/usage/usage.hpp"
 #include "switchyard/version.hpp"
 
 namespace switchyard::upstream {
@@ -37,6 +43,7 @@ struct Outcome {
     ready,           // reached its win point; deliver() sends the answer
     passthrough,     // the provider's own 4xx: relay it to the client, no retry
     context_length,  // 400 context_length_exceeded: only a larger context window may help
+    unsupported,     // this deployment's dialect cannot express the request; try others
   };
   Kind kind = Kind::done;
   Errc err = Errc::ok;
@@ -48,6 +55,9 @@ struct Outcome {
   double ttfb_ms = -1;                   // request written → response head, when measured
   double tokens_per_s = -1;              // content events per second of a stream, when measured
   http::Response response;               // passthrough / context_length
+  bool native = false;      // response's body is already in the client's dialect (Anthropic bytes)
+  bool client_cut = false;  // done because the client stopped reading the answer
+  adapters::ClientError client_error;  // unsupported
 };
 
 Outcome failover(Errc e, std::string detail, int status = 0) {
@@ -213,6 +223,52 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
   return r;
 }
 
+// OpenAI usage object → Usage (prompt_tokens includes cached ones, as in adapter.hpp).
+adapters::Usage usage_from_openai(const json& u) {
+  adapters::Usage out;
+  if (!u.is_object()) return out;
+  auto num = [&u](const char* k) -> std::int64_t {
+    auto it = u.find(k);
+    return it != u.end() && it->is_number_integer() ? it->get<std::int64_t>() : -1;
+  };
+  out.input_tokens = num("prompt_tokens");
+  out.output_tokens = num("completion_tokens");
+  if (auto d = u.find("prompt_tokens_details"); d != u.end() && d->is_object()) {
+    if (auto c = d->find("cached_tokens"); c != d->end() && c->is_number_integer()) {
+      out.cached_input_tokens = c->get<std::int64_t>();
+    }
+  }
+  return out;
+}
+
+// The "usage" member of an OpenAI chat.completion or embeddings body, without a DOM of
+// the whole body.
+adapters::Usage usage_of_body(std::string_view body) {
+  std::vector<api::Member> members;
+  if (!api::scan_top_level(body, members)) return {};
+  for (const auto& m : members) {
+    if (m.key != "usage") continue;
+    return usage_from_openai(
+        json::parse(body.substr(m.value_begin, m.value_end - m.value_begin), nullptr, false));
+  }
+  return {};
+}
+
+// Bytes of answer text in a chat.completion body (for an estimate when it has no usage).
+std::size_t answer_bytes(std::string_view body) {
+  json j = json::parse(body, nullptr, false);
+  std::size_t n = 0;
+  if (!j.is_object() || !j.contains("choices") || !j["choices"].is_array()) return 0;
+  for (const json& c : j["choices"]) {
+    if (!c.is_object() || !c.contains("message") || !c["message"].is_object()) continue;
+    const json& m = c["message"];
+    if (m.contains("content") && m["content"].is_string())
+      n += m["content"].get_ref<const std::string&>().size();
+    if (m.contains("tool_calls")) n += m["tool_calls"].dump().size();
+  }
+  return n;
+}
+
 // Facts about one SSE data payload that the relay acts on.
 struct EventFacts {
   bool valid = false;
@@ -221,6 +277,8 @@ struct EventFacts {
   bool usage_only = false;  // choices empty and usage present (the include_usage chunk)
   bool error = false;
   std::string error_message;
+  std::size_t content_bytes = 0;  // answer text carried (for usage estimates)
+  adapters::Usage usage;          // when the payload carries usage
 };
 
 EventFacts inspect(std::string_view data) {
@@ -246,13 +304,21 @@ EventFacts inspect(std::string_view data) {
       auto delta = c.find("delta");
       if (delta == c.end() || !delta->is_object()) continue;
       for (const char* k : {"content", "refusal", "reasoning_content", "reasoning"}) {
-        if (auto v = delta->find(k);
-            v != delta->end() && v->is_string() && !v->get_ref<const std::string&>().empty()) {
-          f.content = true;
+        if (auto v = delta->find(k); v != delta->end() && v->is_string()) {
+          const std::size_t len = v->get_ref<const std::string&>().size();
+          f.content_bytes += len;
+          if (len > 0) f.content = true;
         }
       }
       if (auto v = delta->find("tool_calls"); v != delta->end() && v->is_array() && !v->empty()) {
         f.content = true;
+        for (const json& tc : *v) {
+          if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object()) continue;
+          const json& fn = tc["function"];
+          if (fn.contains("arguments") && fn["arguments"].is_string()) {
+            f.content_bytes += fn["arguments"].get_ref<const std::string&>().size();
+          }
+        }
       }
       if (auto v = delta->find("function_call"); v != delta->end() && v->is_object()) {
         f.content = true;
@@ -261,6 +327,7 @@ EventFacts inspect(std::string_view data) {
     auto usage = j.find("usage");
     f.usage_only = choices->empty() && usage != j.end() && usage->is_object();
   }
+  if (auto u = j.find("usage"); u != j.end() && u->is_object()) f.usage = usage_from_openai(*u);
   return f;
 }
 
@@ -283,6 +350,17 @@ struct StreamState {
   Clock::time_point first_content_at{}, last_content_at{};
   Errc e = Errc::ok;
   error_code ec;
+  adapters::Usage usage;          // the provider's, when a chunk carried it
+  std::size_t content_bytes = 0;  // answer text relayed so far
+  // Other upstream dialects are transcoded into OpenAI chunk payloads first; every fact
+  // the relay acts on (content, finish, error, usage) comes from those.
+  std::variant<std::monostate, adapters::anthropic::StreamTranscoder,
+               adapters::gemini::StreamTranscoder>
+      tx;
+  bool ended = false;  // the transcoder has seen the end of the body
+  bool raw = false;    // the client gets the upstream's own events (Anthropic to Anthropic)
+  std::unique_ptr<adapters::messages_front::EventWriter> writer;  // OpenAI → Anthropic events
+  std::vector<std::string> payloads;                              // scratch
   std::array<char, kReadChunk> buf;
 };
 
@@ -303,12 +381,17 @@ struct Attempt {
   double ttft_ms = -1;  // sent → win point
   router::Headroom headroom;
   std::unique_ptr<StreamState> stream;
+  config::ProviderKind kind = config::ProviderKind::openai;
+  bool raw = false;         // /v1/messages to an Anthropic deployment: bytes pass through
   bool hedge = false;       // started as the backup of a slow attempt
   bool cancelled = false;   // lost the race (or the client left)
   bool finished = false;    // open() has returned; `outcome` is set
   bool handled = false;     // the call has acted on `outcome`
   bool stats_done = false;  // its end is in the live stats (finished or abandoned)
   Outcome outcome;
+  // What deliver() learnt for the usage record.
+  adapters::Usage usage;         // as the provider reported it (input/output -1: not)
+  std::size_t answer_bytes = 0;  // answer text, for an estimate when usage is missing
 };
 
 class ChatCall {
@@ -322,12 +405,27 @@ class ChatCall {
 
   net::awaitable<void> run();
 
+  /// Serve an Anthropic Messages request (/v1/messages): `openai_body` is its translation.
+  /// Serve POST /v1/embeddings instead of a chat request.
+  void embeddings() {
+    embeddings_ = true;
+    endpoint_ = "embeddings";
+  }
+
+  void anthropic_front(std::string openai_body) {
+    front_ = Front::anthropic;
+    front_body_ = req_.body();
+    front_openai_body_ = std::move(openai_body);
+    endpoint_ = "messages";
+  }
+
  private:
   net::awaitable<void> serve();
   net::awaitable<void> drive(Attempt& a);
   Attempt& start(const config::Deployment& d, std::size_t idx, bool hedge, bool spawn);
   void cancel(Attempt& a);
   void record(Attempt& a, const Outcome& o, Clock::time_point now);
+  void account(const Attempt& a, const Outcome& o, bool client_cut);
   std::optional<Clock::time_point> hedge_time(std::size_t idx, Clock::time_point now) const;
   void abandon(Attempt& a) {
     if (a.stats_done) return;
@@ -337,8 +435,10 @@ class ChatCall {
   net::awaitable<void> settle();
 
   net::awaitable<Outcome> open(Attempt& a, bool request_usage);
+  bool encode_for(Attempt& a, bool request_usage, adapters::Encoded& e, adapters::ClientError& err);
   net::awaitable<Outcome> first_content(Attempt& a);
   net::awaitable<void> pump(Attempt& a, bool committed);
+  bool take(StreamState& s, std::string_view payload, std::string_view event_name);
   net::awaitable<Outcome> deliver(Attempt& a);
   net::awaitable<Outcome> relay_committed(Attempt& a);
   net::awaitable<Errc> read_some(Connection& c, ResponseParser& p, char* buf, std::size_t cap,
@@ -349,6 +449,9 @@ class ChatCall {
   template <class Head>
   void add_gateway_headers(Head& h, const Attempt& a);
   net::awaitable<void> send_final_error();
+  net::awaitable<void> send_out(http::Response& res, bool native = false);
+  net::awaitable<void> send_err(int status, std::string_view message, std::string_view type,
+                                std::string_view code = {}, std::string_view param = {});
   static void give_back(Attempt& a, bool reusable) {
     if (a.conn) a.pool->release(std::move(a.conn), reusable);
   }
@@ -365,9 +468,20 @@ class ChatCall {
   bool hedged_ = false;       // this request started a hedge
   bool rpm_refused_ = false;  // some deployment was skipped because its max_rpm was used up
   std::vector<Outcome> failures_;
+  std::optional<adapters::ClientError> unsupported_;     // why some deployment refused it
   std::vector<std::unique_ptr<Attempt>> attempts_list_;  // every attempt, kept to the end
   net::steady_timer wake_;  // cancelled whenever an attempt finishes (or the client leaves)
   std::string route_;       // x-switchyard-route
+  std::string endpoint_ = "chat.completions";  // for the usage record
+  // The client's dialect: OpenAI chat completions, or Anthropic Messages (/v1/messages),
+  // whose request was translated into front_openai_body_ (chat_ reads it).
+  enum class Front { openai, anthropic } front_ = Front::openai;
+  bool embeddings_ = false;  // POST /v1/embeddings
+  bool parse_embeddings(std::string_view body, adapters::ClientError& err);
+  RouteDecision embeddings_route(const config::Model& model, Clock::time_point now);
+  std::string_view front_body_;    // the client's own body
+  std::string stream_id_;          // "id" of transcoded chunks (outlives the transcoder)
+  std::string front_openai_body_;  // its OpenAI translation (Front::anthropic)
 };
 
 Outcome client_gone_outcome() { return Outcome{}; }
@@ -469,6 +583,37 @@ void ChatCall::record(Attempt& a, const Outcome& o, Clock::time_point now) {
   }
 }
 
+// The usage record of an answer that reached the client (whole, broken or cut).
+void ChatCall::account(const Attempt& a, const Outcome& o, bool client_cut) {
+  usage::Record r;
+  r.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::system_clock::now().time_since_epoch())
+                  .count();
+  r.request_id = std::string(session_.request_id());
+  r.endpoint = endpoint_;
+  r.model = chat_.model;
+  r.provider = a.d->provider;
+  r.deployment = a.d->provider + "/" + a.d->model;
+  r.stream = chat_.stream;
+  r.attempt = attempts_;
+  r.client_cut = client_cut;
+  r.incomplete = o.broke;
+  r.tokens = a.usage;
+  r.provenance = usage::Provenance::provider;
+  if (r.tokens.input_tokens < 0 || r.tokens.output_tokens < 0) {
+    // Missing counts (a stream cut before its usage chunk, a server that reports none):
+    // the prompt from the request, the output from the text relayed.
+    r.provenance = usage::Provenance::estimated;
+    if (r.tokens.input_tokens < 0) r.tokens.input_tokens = chat_.prompt_tokens_estimate;
+    if (r.tokens.output_tokens < 0) r.tokens.output_tokens = usage::estimate_tokens(a.answer_bytes);
+  }
+  r.cost_usd = usage::cost_usd(r.tokens, a.d->price);
+  spdlog::debug("{} usage {} in={} out={} cached={} ({}) cost={:.6f}", r.request_id, r.deployment,
+                r.tokens.input_tokens, r.tokens.output_tokens, r.tokens.cached_input_tokens,
+                usage::name_of(r.provenance), r.cost_usd);
+  worker_.ledger->add(std::move(r));
+}
+
 // No attempt outlives the call: cancel what still runs and wait for it to return (a
 // cancelled attempt returns as soon as its socket operation is aborted; one still
 // connecting returns within its connect timeout).
@@ -498,17 +643,130 @@ net::awaitable<void> ChatCall::run() {
   }
 }
 
+// An OpenAI embeddings request: {"model", "input": string | [string] | [int] | [[int]], …}.
+// Only what routing needs is read; the body goes upstream as written (model replaced).
+bool ChatCall::parse_embeddings(std::string_view body, adapters::ClientError& err) {
+  chat_ = api::ChatRequest{};
+  chat_.body = body;
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    err.message = "The request body is not a JSON object.";
+    err.code = "invalid_json";
+    return false;
+  }
+  auto m = j.find("model");
+  if (m == j.end() || !m->is_string() || m->get_ref<const std::string&>().empty()) {
+    err.message = "`model` is required and must be a non-empty string.";
+    err.param = "model";
+    return false;
+  }
+  chat_.model = *m;
+  auto in = j.find("input");
+  bool ok = in != j.end() && ((in->is_string() && !in->get_ref<const std::string&>().empty()) ||
+                              (in->is_array() && !in->empty()));
+  std::size_t text = 0;
+  if (ok && in->is_string()) text = in->get_ref<const std::string&>().size();
+  if (ok && in->is_array()) {
+    for (const json& x : *in) {
+      if (x.is_string()) {
+        text += x.get_ref<const std::string&>().size();
+      } else if (x.is_number_integer()) {
+        text += 4;  // one token
+      } else if (x.is_array() && !x.empty()) {
+        for (const json& t : x) ok = ok && t.is_number_integer();
+        text += 4 * x.size();
+      } else {
+        ok = false;
+      }
+    }
+  }
+  if (!ok) {
+    err.message =
+        "`input` must be a non-empty string, an array of strings, an array of token ids or an "
+        "array of token-id arrays.";
+    err.param = "input";
+    return false;
+  }
+  chat_.prompt_tokens_estimate = usage::estimate_tokens(text);
+  return true;
+}
+
+// Embeddings have no task: the deployments that can embed (not Anthropic), in the listed
+// order, minus open breakers and used-up caps unless that leaves none.
+RouteDecision ChatCall::embeddings_route(const config::Model& model, Clock::time_point now) {
+  RouteDecision r;
+  r.model_index = static_cast<std::size_t>(&model - cfg_.models.data());
+  worker_.stats.views(r.model_index, now, worker_.views);
+  std::vector<router::Candidate> unhealthy;
+  for (std::size_t i = 0; i < model.deployments.size(); ++i) {
+    const config::Deployment& d = model.deployments[i];
+    const router::DeploymentView& v = worker_.views[i];
+    router::Candidate c;
+    c.index = i;
+    if (cfg_.providers[d.provider_index].kind == config::ProviderKind::anthropic) {
+      c.excluded_because = "no embeddings API";
+      r.ranking.excluded.push_back(c);
+    } else if (v.rpm_capped) {
+      c.excluded_because = router::kExcludedRpm;
+      r.ranking.excluded.push_back(c);
+    } else if (v.breaker_open || v.retry_after) {
+      unhealthy.push_back(c);
+    } else {
+      r.ranking.allowed.push_back(c);
+    }
+  }
+  if (r.ranking.allowed.empty()) r.ranking.allowed = std::move(unhealthy);  // panic
+  r.line =
+      "task=embeddings; strategy=fallback; candidates=" + std::to_string(r.ranking.allowed.size());
+  if (r.ranking.allowed.empty()) {
+    r.error_status = 400;
+    r.error_message = "No deployment of `" + model.name + "` can serve embeddings.";
+    r.error_type = "invalid_request_error";
+    r.error_code = "model_not_supported";
+    r.error_param = "model";
+  }
+  return r;
+}
+
+// Sends a response; errors go out in the client's dialect unless already in it.
+net::awaitable<void> ChatCall::send_out(http::Response& res, bool native) {
+  if (front_ == Front::anthropic && !native && res.result_int() >= 400) {
+    res.body() = adapters::messages_front::error_body(res.result_int(), res.body());
+    res.set(bhttp::field::content_type, "application/json");
+  }
+  co_await session_.send(res);
+}
+
+net::awaitable<void> ChatCall::send_err(int status, std::string_view message, std::string_view type,
+                                        std::string_view code, std::string_view param) {
+  http::Response res{static_cast<bhttp::status>(status), 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = api::error_json(message, type, code, param);
+  co_await send_out(res);
+}
+
 net::awaitable<void> ChatCall::serve() {
-  api::RequestError err;
-  if (!api::parse_chat_request(req_.body(), chat_, err)) {
-    auto ce = api::client_error_for(err.code);
-    std::string_view code = err.code == Errc::invalid_json ? ce.code : std::string_view{};
-    co_await session_.send_error(ce.status, err.message, ce.type, code, err.param);
-    co_return;
+  if (front_ == Front::openai) front_body_ = req_.body();
+  stream_id_ = "chatcmpl-" + session_.request_id();
+  const std::string_view body = front_ == Front::anthropic ? front_openai_body_ : front_body_;
+  if (embeddings_) {
+    adapters::ClientError ce;
+    if (!parse_embeddings(body, ce)) {
+      co_await send_err(ce.status, ce.message, ce.type, ce.code, ce.param);
+      co_return;
+    }
+  } else {
+    api::RequestError err;
+    if (!api::parse_chat_request(body, chat_, err)) {
+      auto ce = api::client_error_for(err.code);
+      std::string_view code = err.code == Errc::invalid_json ? ce.code : std::string_view{};
+      co_await send_err(ce.status, err.message, ce.type, code, err.param);
+      co_return;
+    }
   }
   const config::Model* model = cfg_.find_model(chat_.model);
   if (!model) {
-    co_await session_.send_error(
+    co_await send_err(
         404, "The model `" + chat_.model + "` does not exist or you do not have access to it.",
         "invalid_request_error", "model_not_found", "model");
     co_return;
@@ -522,7 +780,8 @@ net::awaitable<void> ChatCall::serve() {
     wake_.cancel();
   });
   const Clock::time_point started = Clock::now();
-  RouteDecision route = decide_route(worker_, req_, chat_, *model, started);
+  RouteDecision route = embeddings_ ? embeddings_route(*model, started)
+                                    : decide_route(worker_, req_, chat_, *model, started);
   route_ = route.line;
   if (route.error_status != 0) {
     http::Response res{static_cast<bhttp::status>(route.error_status), 11};
@@ -531,7 +790,7 @@ net::awaitable<void> ChatCall::serve() {
     if (!route_.empty()) res.set("x-switchyard-route", route_);
     res.body() =
         api::error_json(route.error_message, route.error_type, route.error_code, route.error_param);
-    co_await session_.send(res);
+    co_await send_out(res);
     co_return;
   }
   model_index_ = route.model_index;
@@ -553,6 +812,7 @@ net::awaitable<void> ChatCall::serve() {
   std::vector<bool> shut(model->deployments.size(), false);  // rate-limited or too small
   const config::Deployment* context_failed = nullptr;
   std::optional<http::Response> context_error;
+  bool context_native = false;
   std::size_t pos = 0;
   int attempts_at_round_start = 0;
   // May deployment `idx` take an attempt now (without waiting)? Takes its admission.
@@ -691,12 +951,15 @@ net::awaitable<void> ChatCall::serve() {
     Outcome o = std::move(winner->outcome);
     if (o.kind == Outcome::Kind::ready) o = co_await deliver(*winner);
     const Clock::time_point now = Clock::now();
+    const bool delivered = o.kind == Outcome::Kind::done;
     if (session_.client_gone()) {
       abandon(*winner);
+      if (delivered) account(*winner, o, true);
       spdlog::debug("{} client went away during attempt {}", session_.request_id(), attempts_);
       co_return;
     }
     record(*winner, o, now);
+    if (delivered) account(*winner, o, o.client_cut);
     const config::Deployment& wd = *winner->d;
     switch (o.kind) {
       case Outcome::Kind::ready:
@@ -706,11 +969,20 @@ net::awaitable<void> ChatCall::serve() {
         o.response.set("x-switchyard-deployment", wd.provider + "/" + wd.model);
         o.response.set("x-switchyard-attempts", std::to_string(attempts_));
         o.response.set("x-switchyard-route", route_);
-        co_await session_.send(o.response);
+        co_await send_out(o.response, o.native);
         co_return;
+      case Outcome::Kind::unsupported:
+        // This dialect cannot express the request (say n > 1 to Anthropic): another
+        // deployment may; if none can, the client hears why.
+        shut[winner->idx] = true;
+        if (!unsupported_) unsupported_ = std::move(o.client_error);
+        spdlog::debug("{} {}/{} cannot take this request: {}", session_.request_id(), wd.provider,
+                      wd.model, o.detail);
+        break;
       case Outcome::Kind::context_length:
         context_failed = &wd;
         shut[winner->idx] = true;
+        context_native = o.native;
         context_error = std::move(o.response);
         spdlog::debug("{} {}/{}: context_length_exceeded, trying a larger window",
                       session_.request_id(), wd.provider, wd.model);
@@ -728,7 +1000,12 @@ net::awaitable<void> ChatCall::serve() {
     // No deployment with a larger window: the prompt is the client's problem; say so
     // in the provider's own words.
     context_error->set("x-switchyard-attempts", std::to_string(attempts_));
-    co_await session_.send(*context_error);
+    co_await send_out(*context_error, context_native);
+    co_return;
+  }
+  if (unsupported_ && failures_.empty()) {
+    const adapters::ClientError& ce = *unsupported_;
+    co_await send_err(ce.status, ce.message, ce.type, ce.code, ce.param);
     co_return;
   }
   co_await send_final_error();
@@ -744,7 +1021,7 @@ net::awaitable<void> ChatCall::send_final_error() {
         api::error_json("Rate limit reached for `" + model_->name +
                             "`: every deployment that can serve this request is at its max_rpm.",
                         "rate_limit_exceeded", "rate_limit_exceeded");
-    co_await session_.send(res);
+    co_await send_out(res);
     co_return;
   }
   if (failures_.empty()) {
@@ -756,7 +1033,7 @@ net::awaitable<void> ChatCall::send_final_error() {
         "No deployment can serve this request now: the circuit breakers of all candidates are "
         "open.",
         "server_error", "no_route");
-    co_await session_.send(res);
+    co_await send_out(res);
     co_return;
   }
   bool all_429 = true, all_timeout = true, all_overflow = true;
@@ -792,7 +1069,7 @@ net::awaitable<void> ChatCall::send_final_error() {
     res.result(bhttp::status::bad_gateway);
     res.body() = api::error_json(msg, "upstream_error", api::name_of(last.err));
   }
-  co_await session_.send(res);
+  co_await send_out(res);
 }
 
 net::awaitable<Errc> ChatCall::read_some(Connection& c, ResponseParser& p, char* buf,
@@ -826,6 +1103,115 @@ net::awaitable<Errc> ChatCall::read_all(Connection& c, ResponseParser& p, std::s
   co_return Errc::ok;
 }
 
+// Percent-encodes a path segment (a model or deployment name in a URL path).
+std::string path_segment(std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(v.size());
+  for (unsigned char c : v) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+// `body` (a valid JSON object) with its top-level "model" replaced by `model`.
+std::string with_model(std::string_view body, std::string_view model) {
+  std::vector<api::Member> members;
+  const std::string value = json(std::string(model)).dump();
+  if (api::scan_top_level(body, members)) {
+    for (const auto& m : members) {
+      if (m.key != "model") continue;
+      std::string out;
+      out.reserve(body.size() + value.size());
+      out.append(body.substr(0, m.value_begin)).append(value).append(body.substr(m.value_end));
+      return out;
+    }
+  }
+  return std::string(body);
+}
+
+constexpr std::string_view kDefaultAzureApiVersion = "2024-10-21";
+
+std::int64_t unix_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
+                          adapters::ClientError& err) {
+  const config::Deployment& d = *a.d;
+  const config::Provider& prov = cfg_.providers[d.provider_index];
+  a.kind = prov.kind;
+  a.raw = front_ == Front::anthropic && prov.kind == config::ProviderKind::anthropic;
+  if (embeddings_) {
+    switch (prov.kind) {
+      case config::ProviderKind::openai:
+        e.path = prov.url.path + "/embeddings";
+        e.body = with_model(chat_.body, d.model);
+        return true;
+      case config::ProviderKind::azure:
+        e.path = prov.url.path + "/openai/deployments/" + path_segment(d.model) +
+                 "/embeddings?api-version=" +
+                 (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
+                                           : path_segment(prov.api_version));
+        e.body = with_model(chat_.body, d.model);
+        return true;
+      case config::ProviderKind::gemini:
+        if (!adapters::gemini::encode_embeddings(chat_.body, d.model, e, err)) return false;
+        e.path = prov.url.path + "/v1beta" + e.path;
+        return true;
+      case config::ProviderKind::anthropic:
+        err.message = "Anthropic has no embeddings API.";
+        err.param = "model";
+        return false;
+    }
+  }
+  switch (prov.kind) {
+    case config::ProviderKind::openai:
+      e.path = prov.url.path + "/chat/completions";
+      e.body = api::upstream_body(chat_, d.model, request_usage);
+      return true;
+    case config::ProviderKind::azure:
+      e.path = prov.url.path + "/openai/deployments/" + path_segment(d.model) +
+               "/chat/completions?api-version=" +
+               (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
+                                         : path_segment(prov.api_version));
+      e.body = api::upstream_body(chat_, d.model, request_usage);
+      return true;
+    case config::ProviderKind::anthropic:
+      if (a.raw) {
+        // The client's own Anthropic request, only the model replaced; its version and
+        // beta headers go along.
+        e.path = prov.url.path + "/v1/messages";
+        e.body = with_model(front_body_, d.model);
+        auto v = req_.find("anthropic-version");
+        e.headers.emplace_back("anthropic-version", v == req_.end()
+                                                        ? std::string(adapters::anthropic::kVersion)
+                                                        : std::string(v->value()));
+        if (auto b = req_.find("anthropic-beta"); b != req_.end()) {
+          e.headers.emplace_back("anthropic-beta", std::string(b->value()));
+        }
+        return true;
+      }
+      if (!adapters::anthropic::encode_request(chat_.body, d.model, e, err)) return false;
+      e.path = prov.url.path + "/v1" + e.path;
+      return true;
+    case config::ProviderKind::gemini:
+      if (!adapters::gemini::encode_request(chat_.body, d.model, e, err)) return false;
+      e.path = prov.url.path + "/v1beta" + e.path;
+      return true;
+  }
+  return false;
+}
+
 net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
   const config::Deployment& d = *a.d;
   const config::Provider& prov = cfg_.providers[d.provider_index];
@@ -837,16 +1223,44 @@ net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
   a.headroom = {};
   a.stream.reset();
 
+  // The request in the deployment's dialect.
+  adapters::Encoded enc;
+  adapters::ClientError cerr;
+  if (!encode_for(a, request_usage, enc, cerr)) {
+    Outcome o;
+    o.kind = Outcome::Kind::unsupported;
+    o.status = cerr.status;
+    o.detail = cerr.message;
+    o.client_error = std::move(cerr);
+    co_return o;
+  }
   // The request head is written by hand into one buffer (see Session::send for why).
-  const std::string up_body = api::upstream_body(chat_, d.model, request_usage);
+  const std::string& up_body = enc.body;
   std::string up_head;
-  up_head.reserve(256 + prov.api_key.size());
-  up_head.append("POST ").append(prov.url.path).append("/chat/completions HTTP/1.1\r\nHost: ");
+  up_head.reserve(256 + prov.api_key.size() + enc.path.size());
+  up_head.append("POST ").append(enc.path).append(" HTTP/1.1\r\nHost: ");
   up_head.append(prov.url.host_header());
   up_head.append("\r\nUser-Agent: switchyard/" SWITCHYARD_VERSION
                  "\r\nContent-Type: application/json\r\nAccept-Encoding: identity\r\nAccept: ");
   up_head.append(chat_.stream ? "text/event-stream" : "application/json");
-  if (!prov.api_key.empty()) up_head.append("\r\nAuthorization: Bearer ").append(prov.api_key);
+  if (!prov.api_key.empty()) {
+    switch (prov.kind) {
+      case config::ProviderKind::openai:
+        up_head.append("\r\nAuthorization: Bearer ");
+        break;
+      case config::ProviderKind::azure:
+        up_head.append("\r\napi-key: ");
+        break;
+      case config::ProviderKind::anthropic:
+        up_head.append("\r\nx-api-key: ");
+        break;
+      case config::ProviderKind::gemini:
+        up_head.append("\r\nx-goog-api-key: ");
+        break;
+    }
+    up_head.append(prov.api_key);
+  }
+  for (const auto& [k, v] : enc.headers) up_head.append("\r\n").append(k).append(": ").append(v);
   for (const auto& [k, v] : prov.headers) up_head.append("\r\n").append(k).append(": ").append(v);
   up_head.append("\r\nContent-Length: ").append(std::to_string(up_body.size()));
   up_head.append("\r\nConnection: keep-alive\r\n\r\n");
@@ -955,13 +1369,30 @@ net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
   if (auto ra = head.find(bhttp::field::retry_after); ra != head.end()) {
     o.retry_after_s = parse_retry_after(ra->value());
   }
-  json j = json::parse(body, nullptr, false);
   std::string upstream_msg;
   std::string code;
-  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
-    const json& je = j["error"];
-    if (je.contains("message") && je["message"].is_string()) upstream_msg = je["message"];
-    if (je.contains("code") && je["code"].is_string()) code = je["code"];
+  std::string mapped_body;  // the error in OpenAI's shape, for other dialects
+  int client_status = status;
+  bool context = false;
+  if (a.kind == config::ProviderKind::anthropic || a.kind == config::ProviderKind::gemini) {
+    const adapters::MappedError me = a.kind == config::ProviderKind::anthropic
+                                         ? adapters::anthropic::map_error(status, body)
+                                         : adapters::gemini::map_error(status, body);
+    upstream_msg = me.message;
+    code = me.code;
+    context = me.context_length;
+    if (!a.raw) {
+      mapped_body = me.openai_body;
+      client_status = me.status;
+    }
+  } else {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+      const json& je = j["error"];
+      if (je.contains("message") && je["message"].is_string()) upstream_msg = je["message"];
+      if (je.contains("code") && je["code"].is_string()) code = je["code"];
+    }
+    context = code == "context_length_exceeded";
   }
   o.detail = "upstream returned HTTP " + std::to_string(status) +
              (upstream_msg.empty() ? "" : ": " + upstream_msg.substr(0, 300));
@@ -969,19 +1400,24 @@ net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
     o.kind = Outcome::Kind::failover;
     co_return o;
   }
-  o.kind = code == "context_length_exceeded" ? Outcome::Kind::context_length
-                                             : Outcome::Kind::passthrough;
-  o.rejected_stream_options = request_usage && chat_.stream && !chat_.client_include_usage &&
+  o.kind = context ? Outcome::Kind::context_length : Outcome::Kind::passthrough;
+  o.rejected_stream_options = a.kind == config::ProviderKind::openai && request_usage &&
+                              chat_.stream && !chat_.client_include_usage &&
                               (status == 400 || status == 422) &&
                               body.find("stream_options") != std::string::npos;
-  o.response = http::Response{static_cast<bhttp::status>(status), 11};
+  o.response = http::Response{static_cast<bhttp::status>(client_status), 11};
   std::string_view ctype = head[bhttp::field::content_type];
-  o.response.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
+  o.response.set(bhttp::field::content_type,
+                 ctype.empty() || !mapped_body.empty() ? "application/json" : ctype);
   for (const auto& f : head) {
     if (is_passthrough_header(f.name_string())) o.response.set(f.name_string(), f.value());
   }
-  if (e != Errc::ok || body.empty()) {
+  o.native = a.raw;
+  if (!mapped_body.empty()) {
+    o.response.body() = std::move(mapped_body);
+  } else if (e != Errc::ok || body.empty()) {
     o.response.body() = api::error_json(o.detail, "upstream_error", "upstream_status");
+    o.native = false;
   } else {
     o.response.body() = std::move(body);
   }
@@ -1004,18 +1440,133 @@ net::awaitable<Outcome> ChatCall::deliver(Attempt& a) {
   std::string ctype(head[bhttp::field::content_type]);
   const bool reusable = head.keep_alive();
   http::Response res{static_cast<bhttp::status>(status), 11};
-  res.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
   add_gateway_headers(res, a);
   give_back(a, reusable);
   if (body.empty()) co_return failover(Errc::upstream_empty, "empty response body", status);
-  // Validate without building a DOM: the bytes are relayed as received.
+  // Validate without building a DOM: OpenAI-dialect bytes are relayed as received.
   std::size_t first = body.find_first_not_of(" \t\r\n");
   if (first == std::string::npos || body[first] != '{' || !api::json_valid(body)) {
     co_return failover(Errc::upstream_malformed, "response body is not a JSON object", status);
   }
+  if (embeddings_ && a.kind == config::ProviderKind::gemini) {
+    std::string openai_json, why;
+    if (!adapters::gemini::decode_embeddings(body, a.d->model, openai_json, a.usage, why)) {
+      co_return failover(Errc::upstream_malformed, "unreadable answer: " + why, status);
+    }
+    body = std::move(openai_json);
+    ctype = "application/json";
+  } else if (embeddings_) {
+    a.usage = usage_of_body(body);
+  } else if (a.kind == config::ProviderKind::anthropic || a.kind == config::ProviderKind::gemini) {
+    const std::string id = "chatcmpl-" + session_.request_id();
+    const adapters::DecodeContext ctx{a.d->model, id, unix_seconds()};
+    std::string openai_json, why;
+    bool ok = false;
+    if (a.kind == config::ProviderKind::anthropic) {
+      ok = adapters::anthropic::decode_response(body, ctx, openai_json, a.usage, why);
+    } else {
+      adapters::ClientError blocked;
+      ok = adapters::gemini::decode_response(body, ctx, openai_json, a.usage, blocked, why);
+      if (!ok && !blocked.message.empty()) {
+        // A prompt the provider's safety filter refused: the client's to fix, no failover.
+        Outcome o;
+        o.kind = Outcome::Kind::passthrough;
+        o.status = blocked.status;
+        o.response = http::Response{static_cast<bhttp::status>(blocked.status), 11};
+        o.response.set(bhttp::field::content_type, "application/json");
+        o.response.body() =
+            api::error_json(blocked.message, blocked.type, blocked.code, blocked.param);
+        co_return o;
+      }
+    }
+    if (!ok) co_return failover(Errc::upstream_malformed, "unreadable answer: " + why, status);
+    if (!a.raw) body = std::move(openai_json);
+    if (!a.usage.known() && !a.raw) a.answer_bytes = answer_bytes(body);
+    ctype = "application/json";
+  } else {
+    a.usage = usage_of_body(body);
+    if (!a.usage.known()) a.answer_bytes = answer_bytes(body);
+  }
+  if (front_ == Front::anthropic && !a.raw) {
+    std::string message, why;
+    if (!adapters::messages_front::to_anthropic_response(body, message, why)) {
+      co_return failover(Errc::upstream_malformed, "unreadable answer: " + why, status);
+    }
+    body = std::move(message);
+    ctype = "application/json";
+  }
+  res.set(bhttp::field::content_type, ctype.empty() ? "application/json" : ctype);
   res.body() = std::move(body);
   co_await session_.send(res);
   co_return Outcome{};
+}
+
+// The end of the client's stream, in its dialect.
+void emit_done(StreamState& s) {
+  if (s.writer) {
+    s.writer->on_done(s.out);
+  } else if (s.raw) {
+    s.out += "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  } else {
+    s.out += "data: [DONE]\n\n";
+  }
+}
+
+// A clean error event for the client, in its dialect.
+void emit_error(StreamState& s, std::string_view message, std::string_view code) {
+  if (s.writer) {
+    s.writer->on_error("api_error", message, s.out);
+  } else if (s.raw) {
+    s.out += "event: error\ndata: ";
+    s.out += json{{"type", "error"}, {"error", {{"type", "api_error"}, {"message", message}}}}.dump(
+        -1, ' ', false, json::error_handler_t::replace);
+    s.out += "\n\n";
+  } else {
+    s.out += error_event(message, code);
+  }
+}
+
+// Acts on one OpenAI-shaped payload (upstream's own, or transcoded) and appends what the
+// client gets to s.out. false: stop reading this event's payloads (end or error).
+bool ChatCall::take(StreamState& s, std::string_view p, std::string_view event_name) {
+  if (p == "[DONE]") {
+    s.done = true;
+    if (!s.raw) emit_done(s);
+    return false;
+  }
+  EventFacts f = inspect(p);
+  if (!f.valid) {
+    ++s.skipped;  // never relay a data event that is not JSON
+    return true;
+  }
+  if (f.error) {
+    s.upstream_error = true;
+    s.upstream_error_msg = f.error_message;
+    return false;
+  }
+  if (f.usage.known()) s.usage = f.usage;
+  s.content_bytes += f.content_bytes;
+  if (f.content) {
+    s.commit_now = true;
+    s.last_content_at = Clock::now();
+    if (s.content_events++ == 0) s.first_content_at = s.last_content_at;
+  }
+  if (f.finish) s.finished = true;
+  if (s.raw) return true;  // the upstream's own event goes out as it came
+  if (s.writer) {
+    s.writer->on_chunk(p, s.out);
+    return true;
+  }
+  if (f.usage_only && !chat_.client_include_usage) return true;  // we asked, they did not
+  if (!event_name.empty()) {
+    s.out += "event: ";
+    s.out += event_name;
+    s.out += '\n';
+  }
+  s.out += "data: ";
+  s.out += p;
+  s.out += "\n\n";
+  return true;
 }
 
 // One read from the stream, its events parsed into s.out (not written anywhere yet).
@@ -1028,6 +1579,7 @@ net::awaitable<void> ChatCall::pump(Attempt& a, bool committed) {
   std::size_t n = 0;
   s.e = co_await read_some(*a.conn, *a.parser, s.buf.data(), s.buf.size(), n, dl, s.ec);
   if (n > 0) s.sse.feed(std::string_view(s.buf.data(), n));
+  const bool transcoded = !std::holds_alternative<std::monostate>(s.tx);
   for (;;) {
     auto st = s.sse.next(s.ev);
     if (st == sse::Parser::Status::need_more) break;
@@ -1035,36 +1587,50 @@ net::awaitable<void> ChatCall::pump(Attempt& a, bool committed) {
       s.e = Errc::upstream_malformed;
       break;
     }
-    if (s.ev.data == "[DONE]") {
-      s.done = true;
-      s.out += "data: [DONE]\n\n";
-      break;
-    }
-    EventFacts f = inspect(s.ev.data);
-    if (!f.valid) {
-      ++s.skipped;  // never relay a data event that is not JSON
+    if (!transcoded) {
+      if (!take(s, s.ev.data, s.ev.event)) break;
       continue;
     }
-    if (f.error) {
-      s.upstream_error = true;
-      s.upstream_error_msg = f.error_message;
-      break;
+    s.payloads.clear();
+    const bool parsed = std::visit(
+        [&](auto& tx) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(tx)>, std::monostate>) {
+            return false;
+          } else {
+            return tx.on_event(s.ev.event, s.ev.data, s.payloads);
+          }
+        },
+        s.tx);
+    if (!parsed) {
+      ++s.skipped;
+      continue;
     }
-    if (f.content) {
-      s.commit_now = true;
-      s.last_content_at = Clock::now();
-      if (s.content_events++ == 0) s.first_content_at = s.last_content_at;
+    bool go_on = true;
+    for (const std::string& p : s.payloads) {
+      go_on = take(s, p, {});
+      if (!go_on) break;
     }
-    if (f.finish) s.finished = true;
-    if (f.usage_only && !chat_.client_include_usage) continue;  // we asked, they did not
-    if (!s.ev.event.empty()) {
-      s.out += "event: ";
-      s.out += s.ev.event;
-      s.out += '\n';
+    if (s.raw && !s.upstream_error) {
+      if (!s.ev.event.empty()) s.out.append("event: ").append(s.ev.event).append("\n");
+      s.out.append("data: ").append(s.ev.data).append("\n\n");
     }
-    s.out += "data: ";
-    s.out += s.ev.data;
-    s.out += "\n\n";
+    if (!go_on) break;
+  }
+  if (transcoded && !s.ended && !s.done && !s.upstream_error && s.e == Errc::ok &&
+      a.parser->is_done()) {
+    // The body ended: Gemini's streams end here, without a terminating event.
+    s.ended = true;
+    s.payloads.clear();
+    std::visit(
+        [&](auto& tx) {
+          if constexpr (!std::is_same_v<std::decay_t<decltype(tx)>, std::monostate>) {
+            tx.on_end(s.payloads);
+          }
+        },
+        s.tx);
+    for (const std::string& p : s.payloads) {
+      if (!take(s, p, {})) break;
+    }
   }
 }
 
@@ -1073,6 +1639,20 @@ net::awaitable<void> ChatCall::pump(Attempt& a, bool committed) {
 net::awaitable<Outcome> ChatCall::first_content(Attempt& a) {
   a.stream = std::make_unique<StreamState>();
   StreamState& s = *a.stream;
+  if (a.kind == config::ProviderKind::anthropic || a.kind == config::ProviderKind::gemini) {
+    stream_id_ = "chatcmpl-" + session_.request_id();
+    const adapters::DecodeContext ctx{a.d->model, stream_id_, unix_seconds()};
+    if (a.kind == config::ProviderKind::anthropic) {
+      s.tx.emplace<adapters::anthropic::StreamTranscoder>(ctx);
+    } else {
+      s.tx.emplace<adapters::gemini::StreamTranscoder>(ctx);
+    }
+  }
+  s.raw = a.raw;
+  if (front_ == Front::anthropic && !a.raw) {
+    s.writer = std::make_unique<adapters::messages_front::EventWriter>(
+        a.d->model, "msg_" + session_.request_id());
+  }
   const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
   while (!a.parser->is_done() && !s.done && !s.upstream_error && !s.commit_now) {
     co_await pump(a, false);
@@ -1113,7 +1693,9 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
     const bool head_sent = co_await session_.start_chunked(h);
     if (!head_sent) {
       give_back(a, false);
-      co_return Outcome{};
+      Outcome cut;
+      cut.client_cut = true;
+      co_return cut;
     }
   }
   for (;;) {
@@ -1122,7 +1704,11 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
       if (!written) {
         // The client went away: closing the upstream connection stops the generation.
         give_back(a, false);
-        co_return Outcome{};
+        a.usage = s.usage;
+        a.answer_bytes = s.content_bytes;
+        Outcome cut;
+        cut.client_cut = true;
+        co_return cut;
       }
       s.out.clear();
     }
@@ -1138,23 +1724,25 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
   if (done) {
     reusable = true;
   } else if (s.upstream_error) {
-    s.out += error_event("upstream error mid-stream: " + s.upstream_error_msg.substr(0, 300),
-                         "upstream_error_event");
+    emit_error(s, "upstream error mid-stream: " + s.upstream_error_msg.substr(0, 300),
+               "upstream_error_event");
   } else if (s.finished &&
              (e == Errc::ok || e == Errc::idle_timeout || e == Errc::upstream_reset)) {
     // The answer is complete (finish_reason seen); only the terminator is missing.
-    s.out += "data: [DONE]\n\n";
+    emit_done(s);
     done = true;
     reusable = e == Errc::ok;
   } else if (e != Errc::ok) {
-    s.out += error_event("The upstream stream broke before the answer finished (" +
-                             describe_io(s.ec, e, e == Errc::total_timeout ? t.total : t.idle) +
-                             "); the answer is incomplete.",
-                         api::name_of(e));
+    emit_error(s,
+               "The upstream stream broke before the answer finished (" +
+                   describe_io(s.ec, e, e == Errc::total_timeout ? t.total : t.idle) +
+                   "); the answer is incomplete.",
+               api::name_of(e));
   } else {
-    s.out += error_event(
-        "The upstream ended the stream before the answer finished; the answer is incomplete.",
-        "stream_interrupted");
+    emit_error(s,
+               "The upstream ended the stream before the answer finished; the answer is "
+               "incomplete.",
+               "stream_interrupted");
   }
   bool client_ok = co_await session_.write_chunk(s.out);
   if (client_ok) client_ok = co_await session_.finish_chunked();
@@ -1172,6 +1760,8 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
   }
   reusable = reusable && parser.is_done() && parser.get().keep_alive();
   give_back(a, reusable);
+  a.usage = s.usage;
+  a.answer_bytes = s.content_bytes;
   Outcome result;
   result.broke = !done;
   const double secs = std::chrono::duration<double>(s.last_content_at - s.first_content_at).count();
@@ -1275,6 +1865,77 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
   res.set(bhttp::field::content_type, "application/json");
   res.body() = out.dump(2, ' ', false, json::error_handler_t::replace);
   co_await session.send(res);
+}
+
+net::awaitable<void> handle_usage(http::Session& session, http::Request& req) {
+  std::size_t limit = 100;
+  const std::string_view target = req.target();
+  if (auto q = target.find("limit="); q != std::string_view::npos) {
+    std::size_t n = 0;
+    bool digits = false;
+    for (std::size_t i = q + 6; i < target.size() && target[i] >= '0' && target[i] <= '9'; ++i) {
+      n = std::min<std::size_t>(n * 10 + static_cast<std::size_t>(target[i] - '0'), 100000);
+      digits = true;
+    }
+    if (digits) limit = std::min<std::size_t>(n, usage::Ledger::kRecent);
+  }
+  const usage::Ledger& ledger = *session.worker().ledger;
+  json recent = json::array();
+  for (const usage::Record& r : ledger.recent(limit)) {
+    recent.push_back({{"time_ms", r.unix_ms},
+                      {"request_id", r.request_id},
+                      {"endpoint", r.endpoint},
+                      {"model", r.model},
+                      {"provider", r.provider},
+                      {"deployment", r.deployment},
+                      {"stream", r.stream},
+                      {"attempt", r.attempt},
+                      {"input_tokens", r.tokens.input_tokens},
+                      {"output_tokens", r.tokens.output_tokens},
+                      {"cached_input_tokens", r.tokens.cached_input_tokens},
+                      {"cache_write_tokens", r.tokens.cache_write_tokens},
+                      {"provenance", std::string(usage::name_of(r.provenance))},
+                      {"client_cut", r.client_cut},
+                      {"incomplete", r.incomplete},
+                      {"cost_usd", r.cost_usd}});
+  }
+  json totals = json::array();
+  for (const auto& t : ledger.totals()) {
+    totals.push_back({{"deployment", t.deployment},
+                      {"answers", t.answers},
+                      {"input_tokens", t.input_tokens},
+                      {"output_tokens", t.output_tokens},
+                      {"cached_input_tokens", t.cached_input_tokens},
+                      {"estimated_answers", t.estimated_answers},
+                      {"cost_usd", t.cost_usd}});
+  }
+  http::Response res{bhttp::status::ok, 11};
+  res.set(bhttp::field::content_type, "application/json");
+  res.body() = json{{"totals", std::move(totals)}, {"recent", std::move(recent)}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+  co_await session.send(res);
+}
+
+net::awaitable<void> handle_messages(http::Session& session, http::Request& req) {
+  std::string openai_body;
+  adapters::ClientError err;
+  if (!adapters::messages_front::to_openai_request(req.body(), openai_body, err)) {
+    http::Response res{static_cast<bhttp::status>(err.status), 11};
+    res.set(bhttp::field::content_type, "application/json");
+    res.body() = adapters::messages_front::error_body(
+        err.status, api::error_json(err.message, err.type, err.code, err.param));
+    co_await session.send(res);
+    co_return;
+  }
+  ChatCall call(session, req);
+  call.anthropic_front(std::move(openai_body));
+  co_await call.run();
+}
+
+net::awaitable<void> handle_embeddings(http::Session& session, http::Request& req) {
+  ChatCall call(session, req);
+  call.embeddings();
+  co_await call.run();
 }
 
 net::awaitable<void> handle_chat(http::Session& session, http::Request& req) {

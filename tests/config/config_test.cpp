@@ -412,7 +412,7 @@ TEST(ConfigErrors, UnknownNestedKeys) {
             "max_header_bytes, header_timeout_ms, idle_timeout_ms, drain_timeout_ms, tls)");
   EXPECT_EQ(parse_error(with_deployment_line("price: { input: 1, outptu: 2 }")),
             "models[0].deployments[0].price.outptu: unknown key (expected one of: input, output, "
-            "cached_input)");
+            "cached_input, cache_write)");
   EXPECT_EQ(parse_error(with_provider_line("timeouts: { read_ms: 5 }")),
             "providers[0].timeouts.read_ms: unknown key (expected one of: connect_ms, "
             "first_byte_ms, first_token_ms, idle_ms, total_ms)");
@@ -536,12 +536,9 @@ TEST(ConfigErrors, ProviderKinds) {
     s.replace(s.find('%'), 1, kind);
     return std::string(kProviders) + s + kModels;
   };
-  EXPECT_EQ(parse_error(with_kind("anthropic")),
-            "providers[1].kind: kind \"anthropic\" is not supported yet");
-  EXPECT_EQ(parse_error(with_kind("azure")),
-            "providers[1].kind: kind \"azure\" is not supported yet");
-  EXPECT_EQ(parse_error(with_kind("gemini")),
-            "providers[1].kind: kind \"gemini\" is not supported yet");
+  EXPECT_EQ(parse(with_kind("anthropic")).providers[1].kind, ProviderKind::anthropic);
+  EXPECT_EQ(parse(with_kind("azure")).providers[1].kind, ProviderKind::azure);
+  EXPECT_EQ(parse(with_kind("gemini")).providers[1].kind, ProviderKind::gemini);
   EXPECT_EQ(parse_error(with_kind("foo")),
             "providers[1].kind: unknown kind \"foo\" (expected openai, azure, anthropic, gemini)");
   EXPECT_EQ(

@@ -66,6 +66,7 @@ export async function startMock({ tlsCert, tlsKey, listen = '127.0.0.1:0' } = {}
   return Object.assign(handle, {
     port,
     url: `${scheme}://127.0.0.1:${port}/v1`,
+    root: `${scheme}://127.0.0.1:${port}`,  // base_url for anthropic, gemini and azure
     async stats() { return (await fetch(`${base}/mock/stats`)).json(); },
     async requests() { return (await fetch(`${base}/mock/requests`)).json(); },
     async reset() { await fetch(`${base}/mock/reset`, { method: 'POST' }); },
@@ -91,8 +92,9 @@ export function config({ providers, models, server = {}, routing, admin, strateg
   for (const [k, v] of Object.entries(server)) if (k !== 'workers') lines.push(`  ${k}: ${JSON.stringify(v)}`);
   lines.push('providers:');
   for (const p of providers) {
-    lines.push(`  - name: ${p.name}`, `    kind: openai`, `    base_url: ${JSON.stringify(p.url)}`,
+    lines.push(`  - name: ${p.name}`, `    kind: ${p.kind ?? 'openai'}`, `    base_url: ${JSON.stringify(p.url)}`,
       `    api_key: ${JSON.stringify(p.api_key ?? 'sk-upstream-secret')}`);
+    if (p.api_version) lines.push(`    api_version: ${JSON.stringify(p.api_version)}`);
     if (p.max_connections) lines.push(`    max_connections: ${p.max_connections}`);
     if (p.max_queue !== undefined) lines.push(`    max_queue: ${p.max_queue}`);
     if (p.headers) lines.push(`    headers: ${JSON.stringify(p.headers)}`);

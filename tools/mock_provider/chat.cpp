@@ -22,32 +22,43 @@ const std::string* string_at(const json& obj, std::string_view key) {
   return it != obj.end() && it->is_string() ? it->get_ptr<const std::string*>() : nullptr;
 }
 
+void append_usage(std::string& out, const Answer& a) {
+  const std::uint64_t c = a.completion_tokens();
+  const std::uint64_t p = a.prompt_tokens + a.cached_tokens;
+  out.append(R"({"prompt_tokens":)");
+  append_uint(out, p);
+  out.append(R"(,"completion_tokens":)");
+  append_uint(out, c);
+  out.append(R"(,"total_tokens":)");
+  append_uint(out, p + c);
+  if (a.cached_tokens > 0) {
+    out.append(R"(,"prompt_tokens_details":{"cached_tokens":)");
+    append_uint(out, a.cached_tokens);
+    out.push_back('}');
+  }
+  out.push_back('}');
+}
+
+// "finish_reason":"…" with the finish_reason directive's value, or `fallback`.
+void append_finish(std::string& out, const Answer& a, std::string_view fallback) {
+  out.append(R"("finish_reason":)");
+  append_json_string(out, a.finish_reason.empty() ? fallback : a.finish_reason);
+}
+
+}  // namespace
+
 void append_token(std::string& out, std::size_t i) {
   if (i > 0) out.push_back(' ');
   out.append("tok");
   append_uint(out, i);
 }
 
-void append_usage(std::string& out, const Answer& a) {
-  const std::uint64_t c = a.completion_tokens();
-  out.append(R"({"prompt_tokens":)");
-  append_uint(out, a.prompt_tokens);
-  out.append(R"(,"completion_tokens":)");
-  append_uint(out, c);
-  out.append(R"(,"total_tokens":)");
-  append_uint(out, a.prompt_tokens + c);
-  out.push_back('}');
-}
-
-// The tool arguments are streamed in three parts, as real providers split them.
 std::string_view tool_argument_part(std::size_t part) {
   constexpr std::size_t kBase = kToolArguments.size() / 3;
   const std::size_t begin = part * kBase;
   const std::size_t len = part == 2 ? kToolArguments.size() - begin : kBase;
   return kToolArguments.substr(begin, len);
 }
-
-}  // namespace
 
 void append_uint(std::string& out, std::uint64_t v) {
   std::array<char, 24> buf{};
@@ -176,12 +187,15 @@ void append_completion(std::string& out, const Answer& a) {
     append_json_string(out, a.tool_name);
     out.append(R"(,"arguments":)");
     append_json_string(out, kToolArguments);
-    out.append(R"(}}],"refusal":null},"logprobs":null,"finish_reason":"tool_calls"}],"usage":)");
+    out.append(R"(}}],"refusal":null},"logprobs":null,)");
+    append_finish(out, a, "tool_calls");
   } else {
     out.append(R"({"role":"assistant","content":")");
     for (std::size_t i = 0; i < a.tokens; ++i) append_token(out, i);
-    out.append(R"(","refusal":null},"logprobs":null,"finish_reason":"stop"}],"usage":)");
+    out.append(R"(","refusal":null},"logprobs":null,)");
+    append_finish(out, a, "stop");
   }
+  out.append(R"(}],"usage":)");
   append_usage(out, a);
   out.push_back(',');
   out.append(kExtra);
@@ -238,8 +252,9 @@ void ChunkWriter::content(std::string& out, std::size_t i) const {
 
 void ChunkWriter::finish(std::string& out) const {
   open(out);
-  out.append(a_.tool_call ? R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"tool_calls"})"
-                          : R"({"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"})");
+  out.append(R"({"index":0,"delta":{},"logprobs":null,)");
+  append_finish(out, a_, a_.tool_call ? "tool_calls" : "stop");
+  out.push_back('}');
   close(out);
 }
 

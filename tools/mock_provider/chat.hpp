@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace switchyard::mock {
 
@@ -21,7 +22,15 @@ inline constexpr std::string_view kStreamErrorEvent =
 inline constexpr std::size_t kToolCallEvents = 4;
 inline constexpr std::uint64_t kToolCallCompletionTokens = 10;
 
-/// What the mock needs from a Chat Completions request body.
+/// One text to embed (embeddings requests).
+struct EmbedInput {
+  std::string text;                   ///< token arrays are rendered as "t1 t2 …"
+  std::uint64_t tokens = 0;           ///< its prompt tokens
+  std::optional<std::uint32_t> dims;  ///< Gemini: per-request outputDimensionality
+};
+
+/// What the mock needs from a request body: a Chat Completions request, or (see
+/// dialects.hpp) a Messages, GenerateContent or embeddings request.
 struct ChatRequest {
   std::string model = "mock-model";  ///< the part of "model" before the first '?'
   std::string directives;            ///< the part of "model" after the first '?'
@@ -30,6 +39,11 @@ struct ChatRequest {
   bool has_stream_options = false;   ///< the request carries a "stream_options" field
   bool wants_tool = false;  ///< has tools, last message is not a tool result, tool_choice != none
   std::string tool_name = "mock_tool";  ///< tool_choice's function, else the first tool's
+  /// Anthropic max_tokens / Gemini maxOutputTokens: an upper bound on content tokens.
+  std::optional<std::uint32_t> max_tokens;
+  std::vector<EmbedInput> inputs;           ///< embeddings: the texts, in order
+  std::optional<std::uint32_t> dimensions;  ///< embeddings: OpenAI dimensions / Gemini's
+  bool base64 = false;                      ///< OpenAI embeddings: encoding_format base64
   /// Why the body is not a valid request (empty when valid), as an OpenAI error.
   std::string invalid_message;
   std::string invalid_param;
@@ -51,7 +65,12 @@ struct Answer {
   std::string_view tool_name;
   std::uint32_t tokens = 0;
   std::uint64_t prompt_tokens = 0;
-  bool include_usage = false;  ///< stream only
+  bool include_usage = false;       ///< stream only
+  std::uint64_t cached_tokens = 0;  ///< prompt tokens read from a cache (on top of prompt_tokens)
+  std::uint64_t cache_write_tokens = 0;  ///< Anthropic: cache_creation_input_tokens
+  bool truncated = false;                ///< max_tokens cut the answer short
+  std::string_view finish_reason;        ///< replaces the dialect's stop reason when not empty
+  bool blocked = false;                  ///< Gemini: the prompt was blocked
 
   std::uint64_t completion_tokens() const { return tool_call ? kToolCallCompletionTokens : tokens; }
 };
@@ -97,5 +116,9 @@ ErrorShape default_error_shape(unsigned status);
 /// JSON string literal (with quotes) for `s`; escapes quotes, backslashes and controls.
 void append_json_string(std::string& out, std::string_view s);
 void append_uint(std::string& out, std::uint64_t v);
+/// Token i of an answer: "tok0", " tok1", " tok2", …
+void append_token(std::string& out, std::size_t i);
+/// The tool arguments are streamed in three parts (0..2), as real providers split them.
+std::string_view tool_argument_part(std::size_t part);
 
 }  // namespace switchyard::mock

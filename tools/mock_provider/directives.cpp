@@ -13,26 +13,6 @@ int hex_value(char c) {
   return -1;
 }
 
-// Query-string decoding; a malformed %-escape is kept literally rather than rejected,
-// as browsers and most servers do.
-std::string percent_decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '+') {
-      out.push_back(' ');
-    } else if (c == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
-               hex_value(in[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -98,6 +78,13 @@ constexpr std::array kSpecs{
     Spec{"tool_call", Kind::boolean},
     Spec{"reject_stream_options", Kind::boolean},
     Spec{"fail_until_ms", Kind::string},
+    Spec{"cached", Kind::count},
+    Spec{"cache_read", Kind::count},
+    Spec{"cache_write", Kind::count},
+    Spec{"blocked", Kind::boolean},
+    Spec{"finish", Kind::string},
+    Spec{"finish_reason", Kind::string},
+    Spec{"content_filter", Kind::boolean},
 };
 
 std::string bad_value(std::string_view key, std::string_view value, std::string_view expected) {
@@ -210,11 +197,41 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
       v = v * 10 + static_cast<std::uint64_t>(c - '0');
     }
     d.fail_until_ms = v;
-  }
+  } else if (key == "cached" || key == "cache_read")
+    d.cached_tokens = n;
+  else if (key == "cache_write")
+    d.cache_write_tokens = n;
+  else if (key == "blocked")
+    d.blocked = b;
+  else if (key == "finish" || key == "finish_reason") {
+    if (value.empty()) return bad_value(key, value, "a non-empty value");
+    d.finish_reason = std::string(value);
+  } else if (key == "content_filter")
+    d.content_filter = b;
   return std::nullopt;
 }
 
 }  // namespace
+
+// Query-string decoding; a malformed %-escape is kept literally rather than rejected,
+// as browsers and most servers do.
+std::string percent_decode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else if (c == '%' && i + 2 < in.size() && hex_value(in[i + 1]) >= 0 &&
+               hex_value(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
 
 std::optional<std::string> apply_directives(std::string_view query, std::string_view source,
                                             Directives& d) {

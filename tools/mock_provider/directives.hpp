@@ -44,7 +44,21 @@ struct Directives {
   /// Fail (with `status`, default 500) while the wall clock is before this Unix time in
   /// milliseconds, then answer normally: a provider outage that ends by itself.
   std::optional<std::uint64_t> fail_until_ms;
+  /// Prompt tokens served from a cache (`cached` / `cache_read`): Anthropic's
+  /// cache_read_input_tokens, Gemini's cachedContentTokenCount, OpenAI's
+  /// prompt_tokens_details.cached_tokens.
+  std::uint32_t cached_tokens = 0;
+  std::uint32_t cache_write_tokens = 0;  ///< Anthropic cache_creation_input_tokens
+  bool blocked = false;                  ///< Gemini: promptFeedback.blockReason, no candidates
+  /// Replaces the dialect's stop reason (`finish` / `finish_reason`): OpenAI finish_reason,
+  /// Anthropic stop_reason, Gemini finishReason (or blockReason with `blocked`).
+  std::optional<std::string> finish_reason;
+  bool content_filter = false;  ///< OpenAI/Azure chat: Azure's 400 content_filter error
 };
+
+/// %XX-decodes `in` (a malformed escape is kept literally); `+` becomes a space only in
+/// query strings, not in URL paths.
+std::string percent_decode(std::string_view in, bool plus_is_space = true);
 
 /// Applies `key=value&key=value` (query-string syntax: `+` is a space, `%XX` is decoded,
 /// a bare `key` means `key=1`) on top of `d`, left to right, later keys winning.

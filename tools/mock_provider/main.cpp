@@ -1,6 +1,6 @@
-// switchyard-mock: an OpenAI-compatible fake LLM provider for load tests and for the
-// gateway's integration tests. Behaviour is chosen per request by directives; see
-// docs/mock-provider.md.
+// switchyard-mock: a fake LLM provider (OpenAI, Azure OpenAI, Anthropic and Gemini
+// dialects) for load tests and for the gateway's integration tests. Behaviour is chosen
+// per request by directives; see docs/mock-provider.md.
 
 #include <charconv>
 #include <csignal>
@@ -19,9 +19,11 @@ using switchyard::mock::Options;
 constexpr std::string_view kUsage =
     R"(usage: switchyard-mock [options]
 
-An OpenAI-compatible mock LLM provider (Chat Completions, streaming, tool calls)
-whose behaviour each request picks with an `x-mock: key=value&...` header or a
-`model` suffix such as "gpt-x?status=500". See docs/mock-provider.md.
+A mock LLM provider speaking OpenAI (chat completions, embeddings), Azure OpenAI,
+Anthropic Messages and Gemini (generateContent, streaming, embeddings), with
+streaming and tool calls. Each request picks its behaviour with an
+`x-mock: key=value&...` header or a model suffix such as "gpt-x?status=500".
+See docs/mock-provider.md.
 
 options:
   --listen HOST:PORT      address to listen on (default 127.0.0.1:9000; port 0 picks

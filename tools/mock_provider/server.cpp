@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "chat.hpp"
+#include "dialects.hpp"
 #include "directives.hpp"
 #include "state.hpp"
 
@@ -71,6 +72,11 @@ constexpr std::string_view kRateLimitHeaders =
     "x-ratelimit-remaining-tokens: 999000\r\n"
     "x-ratelimit-reset-requests: 6ms\r\n"
     "x-ratelimit-reset-tokens: 60ms\r\n";
+constexpr std::string_view kAnthropicRateLimitHeaders =
+    "anthropic-ratelimit-requests-limit: 10000\r\n"
+    "anthropic-ratelimit-requests-remaining: 9999\r\n"
+    "anthropic-ratelimit-tokens-limit: 1000000\r\n"
+    "anthropic-ratelimit-tokens-remaining: 999000\r\n";
 
 /// Everything the workers share. Immutable options plus thread-safe state.
 struct Shared {
@@ -95,11 +101,12 @@ enum class Next { keep_alive, close, abort };
 
 enum class Framing { length, chunked };
 
-/// Headers only chat responses carry.
+/// Headers only model responses (chat, messages, generateContent, embeddings) carry.
 struct ChatMeta {
   std::uint64_t seq = 0;
   Clock::time_point received;
   const std::optional<std::string>* retry_after = nullptr;
+  Dialect dialect = Dialect::openai;
 };
 
 struct Head {
@@ -111,6 +118,29 @@ struct Head {
   bool event_stream = false;
   const ChatMeta* chat = nullptr;
 };
+
+/// The error type a request the mock refuses gets: OpenAI's and Anthropic's
+/// invalid_request_error, Google's INVALID_ARGUMENT.
+std::string_view invalid_type(Dialect d) {
+  return d == Dialect::gemini ? "INVALID_ARGUMENT" : "invalid_request_error";
+}
+
+/// An error body in a dialect's shape. `type` is OpenAI's / Anthropic's error type or
+/// Google's status; code and param are OpenAI's only.
+std::string dialect_error(Dialect d, unsigned status, std::string_view message,
+                          std::string_view type, std::optional<std::string_view> code,
+                          std::optional<std::string_view> param, std::uint64_t seq) {
+  switch (d) {
+    case Dialect::anthropic:
+      return anthropic_error_json(type, message, seq);
+    case Dialect::gemini:
+      return gemini_error_json(status, message, type);
+    case Dialect::openai:
+    case Dialect::azure:
+      break;
+  }
+  return error_json(message, type, code, param);
+}
 
 std::string_view reason(unsigned status) {
   const std::string_view r = http::obsolete_reason(static_cast<http::status>(status));
@@ -141,12 +171,19 @@ void append_head(std::string& out, const Head& h) {
     out.append("x-request-id: req_mock_");
     append_uint(out, h.chat->seq);
     out.append("\r\n");
-    if (h.status == 200) out.append(kRateLimitHeaders);
-    out.append("openai-processing-ms: ");
-    append_uint(out,
-                static_cast<std::uint64_t>(
-                    std::chrono::duration_cast<Millis>(Clock::now() - h.chat->received).count()));
-    out.append("\r\n");
+    if (openai_shaped(h.chat->dialect)) {
+      if (h.status == 200) out.append(kRateLimitHeaders);
+      out.append("openai-processing-ms: ");
+      append_uint(out,
+                  static_cast<std::uint64_t>(
+                      std::chrono::duration_cast<Millis>(Clock::now() - h.chat->received).count()));
+      out.append("\r\n");
+    } else if (h.chat->dialect == Dialect::anthropic) {
+      out.append("request-id: req_mock_");
+      append_uint(out, h.chat->seq);
+      out.append("\r\n");
+      if (h.status == 200) out.append(kAnthropicRateLimitHeaders);
+    }
     if (h.chat->retry_after != nullptr && h.chat->retry_after->has_value()) {
       out.append("Retry-After: ").append(**h.chat->retry_after).append("\r\n");
     }
@@ -306,8 +343,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       next = co_await mock_endpoint(path, method, req.method_string(), keep);
     } else {
       shared_.stats.requests.fetch_add(1, std::memory_order_relaxed);
-      if (method == http::verb::post && path.ends_with("/chat/completions")) {
-        next = co_await chat(std::move(req));
+      std::optional<Route> route;
+      if (method == http::verb::post) route = route_for(target);
+      if (route) {
+        next = co_await model_request(std::move(req), std::move(*route));
       } else if (method == http::verb::get && path.ends_with("/models")) {
         next = co_await respond(200, kJson, kModelsJson, keep);
       } else {
@@ -355,32 +394,47 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     co_return keep ? Next::keep_alive : Next::close;
   }
 
-  net::awaitable<Next> chat(Request req) {
+  /// Any model request (chat completions, messages, generateContent, embeddings) in any
+  /// dialect. Directives, the request log, counters and the watcher are shared; the shape
+  /// of the answer is the route's.
+  net::awaitable<Next> model_request(Request req, Route route) {
     const auto received = Clock::now();
     Directives d;
     std::optional<std::string> bad;
     for (auto [it, end] = req.equal_range("x-mock"); it != end && !bad; ++it) {
       bad = apply_directives(it->value(), "the x-mock header", d);
     }
-    const ChatRequest cr = inspect_chat_request(req.body());
+    if (!bad && !route.path_directives.empty()) {
+      bad = apply_directives(route.path_directives, "the model name in the URL", d);
+    }
+    ChatRequest cr = inspect_request(route, req.body());
     if (!bad && !cr.directives.empty()) bad = apply_directives(cr.directives, "the model name", d);
+    if (route.dialect == Dialect::anthropic && req.find("anthropic-version") == req.end()) {
+      cr.invalid_message = "anthropic-version: header is required";
+    }
 
     const std::uint64_t seq = shared_.seq.fetch_add(1, std::memory_order_relaxed) + 1;
     const std::uint64_t prompt_tokens = (req.body().size() + 3) / 4;
     const bool keep = req.keep_alive() && !d.close;
     shared_.log.record(std::move(req));
-    const ChatMeta meta{seq, received, &d.retry_after};
+    const ChatMeta meta{seq, received, &d.retry_after, route.dialect};
 
+    if (route.reject_status != 0) {
+      co_return co_await respond(route.reject_status, kJson, route.reject_body, keep, &meta);
+    }
     if (bad) {
       co_return co_await respond(
-          400, kJson, error_json(*bad, "invalid_request_error", "invalid_mock_directive"), keep,
-          &meta);
+          400, kJson,
+          dialect_error(route.dialect, 400, *bad, invalid_type(route.dialect),
+                        "invalid_mock_directive", std::nullopt, seq),
+          keep, &meta);
     }
 
-    // A "stream" here is a stream:true request the mock answers (or holds) on the 200
+    // A "stream" here is a streaming request the mock answers (or holds) on the 200
     // path; each one ends as completed or aborted.
+    const bool filtered = d.content_filter && openai_shaped(route.dialect) && route.op == Op::chat;
     const bool sse = cr.stream && !d.reset_before_head &&
-                     (d.hang || (d.status == 0 && cr.valid() && !d.empty_body));
+                     (d.hang || (d.status == 0 && cr.valid() && !d.empty_body && !filtered));
     if (sse) shared_.stats.streams_started.fetch_add(1, std::memory_order_relaxed);
     stream_done_ = false;
 
@@ -393,7 +447,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         (sse && (d.chunk_delay_ms > 0 || d.first_token_ms.value_or(0) > 0 || d.stall_after))) {
       start_watch();
     }
-    const Next next = co_await chat_respond(cr, d, meta, keep, seq, prompt_tokens);
+    const Next next = co_await model_respond(route, cr, d, meta, keep, prompt_tokens);
     co_await stop_watch();
 
     if (sse) {
@@ -404,9 +458,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     co_return next;
   }
 
-  net::awaitable<Next> chat_respond(const ChatRequest& cr, const Directives& d,
-                                    const ChatMeta& meta, bool keep, std::uint64_t seq,
-                                    std::uint64_t prompt_tokens) {
+  net::awaitable<Next> model_respond(const Route& route, const ChatRequest& cr, const Directives& d,
+                                     const ChatMeta& meta, bool keep, std::uint64_t prompt_tokens) {
+    const Dialect dialect = route.dialect;
     if (d.latency_ms > 0) {
       const bool alive = co_await pause(Millis(d.latency_ms));
       if (!alive) co_return Next::abort;
@@ -429,17 +483,27 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       status = now_ms < *d.fail_until_ms ? (status != 0 ? status : 500u) : 0u;
     }
     if (status != 0) {
-      const ErrorShape shape = default_error_shape(status);
-      std::optional<std::string_view> code = shape.code;
-      if (d.error_code) {
-        code =
-            d.error_code->empty() ? std::nullopt : std::optional<std::string_view>(*d.error_code);
-      }
-      const std::string_view type = d.error_type ? std::string_view(*d.error_type) : shape.type;
       const std::string message = "mock error " + std::to_string(status);
-      co_return co_await respond(status, kJson, error_json(message, type, code), keep, &meta);
+      const auto type_or = [&d](std::string_view fallback) {
+        return d.error_type ? std::string_view(*d.error_type) : fallback;
+      };
+      std::string body;
+      if (dialect == Dialect::anthropic) {
+        body = anthropic_error_json(type_or(anthropic_error_type(status)), message, meta.seq);
+      } else if (dialect == Dialect::gemini) {
+        body = gemini_error_json(status, message, type_or(google_status(status)));
+      } else {
+        const ErrorShape shape = default_error_shape(status);
+        std::optional<std::string_view> code = shape.code;
+        if (d.error_code) {
+          code =
+              d.error_code->empty() ? std::nullopt : std::optional<std::string_view>(*d.error_code);
+        }
+        body = error_json(message, type_or(shape.type), code);
+      }
+      co_return co_await respond(status, kJson, body, keep, &meta);
     }
-    if (d.reject_stream_options && cr.has_stream_options) {
+    if (d.reject_stream_options && cr.has_stream_options && openai_shaped(dialect)) {
       // The shape of a pydantic "extra fields not permitted" answer (e.g. Mistral's API).
       co_return co_await respond(
           422, kJson,
@@ -450,31 +514,69 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       const auto opt = [](const std::string& s) {
         return s.empty() ? std::nullopt : std::optional<std::string_view>(s);
       };
-      co_return co_await respond(400, kJson,
-                                 error_json(cr.invalid_message, "invalid_request_error",
-                                            opt(cr.invalid_code), opt(cr.invalid_param)),
-                                 keep, &meta);
+      co_return co_await respond(
+          400, kJson,
+          dialect_error(dialect, 400, cr.invalid_message, invalid_type(dialect),
+                        opt(cr.invalid_code), opt(cr.invalid_param), meta.seq),
+          keep, &meta);
+    }
+    if (d.content_filter && openai_shaped(dialect) && route.op == Op::chat) {
+      co_return co_await respond(400, kJson, azure_content_filter_json(), keep, &meta);
     }
     if (d.empty_body) {
       co_return co_await respond(200, cr.stream ? kEventStream : kJson, "", keep, &meta);
     }
 
-    const bool tool = d.tool_call || cr.wants_tool;
-    const auto created = static_cast<std::int64_t>(std::time(nullptr));
-    const Answer a{seq,          created,  cr.model,      tool,
-                   cr.tool_name, d.tokens, prompt_tokens, cr.include_usage};
-    if (cr.stream) co_return co_await stream_answer(a, d, meta, keep);
-    co_return co_await unary_answer(a, d, meta, keep);
-  }
-
-  net::awaitable<Next> unary_answer(const Answer& a, const Directives& d, const ChatMeta& meta,
-                                    bool keep) {
     body_.clear();
+    if (route.op != Op::chat) {
+      if (d.invalid_json) {
+        body_.append(kInvalidJsonBody);
+      } else if (dialect == Dialect::gemini) {
+        append_gemini_embeddings(body_, cr, route.op == Op::embed_batch);
+      } else {
+        append_openai_embeddings(body_, cr.model, cr);
+      }
+      co_return co_await unary_answer(d, meta, keep);
+    }
+
+    Answer a;
+    a.seq = meta.seq;
+    a.created = static_cast<std::int64_t>(std::time(nullptr));
+    a.model = cr.model;
+    a.tool_call = d.tool_call || cr.wants_tool;
+    a.tool_name = cr.tool_name;
+    a.tokens = d.tokens;
+    if (cr.max_tokens && !a.tool_call && a.tokens > *cr.max_tokens) {
+      a.tokens = *cr.max_tokens;
+      a.truncated = true;
+    }
+    a.prompt_tokens = prompt_tokens;
+    a.include_usage = cr.include_usage;
+    a.cached_tokens = d.cached_tokens;
+    a.cache_write_tokens = d.cache_write_tokens;
+    if (d.finish_reason) a.finish_reason = *d.finish_reason;
+    a.blocked = d.blocked && dialect == Dialect::gemini;
+
+    if (cr.stream) {
+      const auto writer = make_event_writer(dialect, a);
+      co_return co_await stream_answer(*writer, d, meta, keep);
+    }
     if (d.invalid_json) {
       body_.append(kInvalidJsonBody);
+    } else if (dialect == Dialect::anthropic) {
+      append_message(body_, a);
+    } else if (dialect == Dialect::gemini && route.url_stream) {
+      append_generate_array(body_, a);  // streamGenerateContent without alt=sse
+    } else if (dialect == Dialect::gemini) {
+      append_generate_response(body_, a);
     } else {
       append_completion(body_, a);
     }
+    co_return co_await unary_answer(d, meta, keep);
+  }
+
+  /// Sends body_ as a 200 with the framing (and the reset) the directives ask for.
+  net::awaitable<Next> unary_answer(const Directives& d, const ChatMeta& meta, bool keep) {
     const Framing framing = d.chunked ? Framing::chunked : Framing::length;
     append_head(out_, Head{200, kJson, framing, body_.size(), keep, false, &meta});
     last_status_ = 200;
@@ -496,8 +598,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     co_return keep ? Next::keep_alive : Next::close;
   }
 
-  net::awaitable<Next> stream_answer(const Answer& a, const Directives& d, const ChatMeta& meta,
-                                     bool keep) {
+  net::awaitable<Next> stream_answer(const EventWriter& w, const Directives& d,
+                                     const ChatMeta& meta, bool keep) {
     sse_ = Sse{d.crlf, d.comments, d.events_per_write, d.chunk_delay_ms};
     events_.clear();
     pending_events_ = 0;
@@ -506,32 +608,35 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     append_head(out_, Head{200, kEventStream, Framing::chunked, 0, keep, true, &meta});
     last_status_ = 200;
     const Next finished = keep ? Next::keep_alive : Next::close;
+    const bool done_marker = w.done_marker() && !d.no_done;
     // See the coroutine rule above the class.
     bool ok = true;
 
     if (d.invalid_json) {
-      begin_event();
+      begin_event(w.count(Part::head) > 0 ? w.name(Part::head, 0) : std::string_view{});
       events_.append(kInvalidJsonEvent);
-      ok = co_await finish_stream(!d.no_done);
+      ok = co_await finish_stream(true, done_marker);
       if (!ok) co_return Next::abort;
       co_return finished;
     }
 
-    const ChunkWriter chunks(a);
-    begin_event();
-    chunks.role(events_);
-    ok = co_await end_event();
-    if (!ok) co_return Next::abort;
+    const std::size_t heads = w.count(Part::head);
+    for (std::size_t i = 0; i < heads; ++i) {
+      begin_event(w.name(Part::head, i));
+      w.write(events_, Part::head, i);
+      ok = co_await end_event();
+      if (!ok) co_return Next::abort;
+    }
     if (d.first_token_ms) {
-      // The role chunk goes out now, whatever events_per_write says.
+      // The head events go out now, whatever events_per_write says.
       ok = co_await flush(false);
       if (!ok) co_return Next::abort;
       next_delay_ms_ = *d.first_token_ms;
     }
 
     // "after N" directives fire once N content events are out; N beyond the last content
-    // event fires just before the finish chunk.
-    const std::size_t n = chunks.content_events();
+    // event fires just before the finish events.
+    const std::size_t n = w.count(Part::content);
     const auto fires = [n](const std::optional<std::uint32_t>& after, std::size_t i) {
       return after && std::min<std::size_t>(*after, n) == i;
     };
@@ -551,28 +656,35 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         co_return alive ? Next::close : Next::abort;
       }
       if (fires(d.error_event_after, i)) {
-        begin_event();
-        events_.append(kStreamErrorEvent);
-        ok = co_await finish_stream(false);
+        begin_event(w.error_name());
+        w.error(events_,
+                d.error_type ? std::optional<std::string_view>(*d.error_type) : std::nullopt);
+        ok = co_await finish_stream(true, false);
         if (!ok) co_return Next::abort;
         co_return finished;
       }
       if (i == n) break;
-      begin_event();
-      chunks.content(events_, i);
+      begin_event(w.name(Part::content, i));
+      w.write(events_, Part::content, i);
       ok = co_await end_event();
       if (!ok) co_return Next::abort;
     }
 
-    begin_event();
-    chunks.finish(events_);
-    if (a.include_usage) {
-      ok = co_await end_event();
-      if (!ok) co_return Next::abort;
-      begin_event();
-      chunks.usage(events_);
+    // The finish events; no_done leaves out the dialect's terminator (or [DONE]).
+    const std::size_t all_tails = w.count(Part::tail);
+    const std::size_t tails =
+        all_tails - (d.no_done ? std::min(w.terminator_events(), all_tails) : 0);
+    bool open = false;
+    for (std::size_t i = 0; i < tails; ++i) {
+      if (open) {
+        ok = co_await end_event();
+        if (!ok) co_return Next::abort;
+      }
+      begin_event(w.name(Part::tail, i));
+      w.write(events_, Part::tail, i);
+      open = true;
     }
-    ok = co_await finish_stream(!d.no_done);
+    ok = co_await finish_stream(open, done_marker);
     if (!ok) co_return Next::abort;
     co_return finished;
   }
@@ -582,8 +694,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   std::string_view eol() const { return sse_.crlf ? "\r\n" : "\n"; }
 
-  void begin_event() {
+  void begin_event(std::string_view name = {}) {
     if (sse_.comments) events_.append(": keep-alive").append(eol()).append(eol());
+    if (!name.empty()) events_.append("event: ").append(name).append(eol());
     events_.append("data: ");
   }
 
@@ -593,17 +706,20 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     co_return co_await flush(false);
   }
 
-  /// Ends the event under construction, adds `data: [DONE]` if asked, and writes what is
-  /// left with the terminating chunk. Marks the stream done on success.
-  net::awaitable<bool> finish_stream(bool done_marker) {
+  /// Ends the event under construction (if `open`), adds `data: [DONE]` if asked, and
+  /// writes what is left with the terminating chunk. Marks the stream done on success.
+  net::awaitable<bool> finish_stream(bool open, bool done_marker) {
     bool ok = true;
     if (done_marker) {
-      ok = co_await end_event();
-      if (!ok) co_return false;
+      if (open) {
+        ok = co_await end_event();
+        if (!ok) co_return false;
+      }
       begin_event();
       events_.append("[DONE]");
+      open = true;
     }
-    events_.append(eol()).append(eol());
+    if (open) events_.append(eol()).append(eol());
     ok = co_await flush(true);
     if (!ok) co_return false;
     stream_done_ = true;

@@ -81,6 +81,7 @@ struct Price {
   double input = 0;  ///< USD per million tokens
   double output = 0;
   double cached_input = -1;  ///< < 0: same as input
+  double cache_write = -1;   ///< prompt tokens written to the cache; < 0: same as input
 };
 
 enum class Prefill { auto_, yes, no };

@@ -24,6 +24,22 @@ std::string build_models_json(const config::Config& cfg) {
   return nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump();
 }
 
+// The same list in Anthropic's shape, for clients that send anthropic-version.
+std::string build_models_json_anthropic(const config::Config& cfg) {
+  nlohmann::json data = nlohmann::json::array();
+  for (const auto& m : cfg.models) {
+    data.push_back({{"type", "model"},
+                    {"id", m.name},
+                    {"display_name", m.name},
+                    {"created_at", "1970-01-01T00:00:00Z"}});
+  }
+  return nlohmann::json{{"data", data},
+                        {"has_more", false},
+                        {"first_id", data.empty() ? nlohmann::json(nullptr) : data.front()["id"]},
+                        {"last_id", data.empty() ? nlohmann::json(nullptr) : data.back()["id"]}}
+      .dump();
+}
+
 }  // namespace
 
 Worker::Worker(std::shared_ptr<const config::Config> c,
@@ -41,7 +57,9 @@ Worker::Worker(std::shared_ptr<const config::Config> c,
   for (const auto& p : cfg->providers) {
     pools.push_back(std::make_unique<upstream::Pool>(ioc.get_executor(), p));
   }
+  for (const auto& m : cfg->models) prefill_refused.emplace_back(m.deployments.size(), 0);
   models_json = build_models_json(*cfg);
+  models_json_anthropic = build_models_json_anthropic(*cfg);
   if (cfg->server.tls) {
     server_tls = std::make_unique<ssl::context>(ssl::context::tls_server);
     server_tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |

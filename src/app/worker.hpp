@@ -45,7 +45,8 @@ struct Worker {
   tcp::acceptor acceptor;
   std::unique_ptr<ssl::context> server_tls;
   std::vector<std::unique_ptr<upstream::Pool>> pools;  // by provider index
-  std::string models_json;  // GET /v1/models body, built once per snapshot
+  std::string models_json;            // GET /v1/models body, built once per snapshot
+  std::string models_json_anthropic;  // the same for Anthropic clients (anthropic-version)
   std::mt19937_64 rng;
   std::shared_ptr<const router::Classifier> classifier;  // immutable, shared by workers
   router::LocalStats stats;                              // this worker's view
@@ -53,6 +54,7 @@ struct Worker {
   router::RequestFeatures features;                      // scratch for the classifier
   router::HedgeBudget hedges;                            // routing.hedge_max_fraction
   std::shared_ptr<usage::Ledger> ledger;                 // process-wide usage records
+  std::vector<std::vector<char>> prefill_refused;        // [model][deployment]: learned
 
   /// This worker's latest stats summary, published every kStatsInterval for the others;
   /// the only router state that crosses threads (an atomic shared_ptr, never on the

@@ -403,7 +403,9 @@ net::awaitable<void> Session::dispatch(Request& req) {
     if (!allowed) co_return;
     Response res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "application/json");
-    res.body() = worker_.models_json;
+    // The Anthropic SDK lists models at the same path, and says who it is.
+    res.body() = req.find("anthropic-version") != req.end() ? worker_.models_json_anthropic
+                                                            : worker_.models_json;
     co_await send(res);
     co_return;
   }

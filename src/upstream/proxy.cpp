@@ -10,6 +10,7 @@
 #include "app/worker.hpp"
 #include "switchyard/adapters/adapter.hpp"
 #include "switchyard/adapters/anthropic.hpp"
+#include "switchyard/adapters/continuation.hpp"
 #include "switchyard/adapters/gemini.hpp"
 #include "switchyard/adapters/messages_front.hpp"
 #include "switchyard/api/chat_request.hpp"
@@ -44,6 +45,7 @@ struct Outcome {
     passthrough,     // the provider's own 4xx: relay it to the client, no retry
     context_length,  // 400 context_length_exceeded: only a larger context window may help
     unsupported,     // this deployment's dialect cannot express the request; try others
+    rescue,          // the stream broke after content went out: continue it elsewhere
   };
   Kind kind = Kind::done;
   Errc err = Errc::ok;
@@ -57,6 +59,8 @@ struct Outcome {
   http::Response response;               // passthrough / context_length
   bool native = false;      // response's body is already in the client's dialect (Anthropic bytes)
   bool client_cut = false;  // done because the client stopped reading the answer
+  bool prefill_rejected = false;       // a continuation was refused (the deployment takes none)
+  std::string code;                    // rescue: the error code of the break
   adapters::ClientError client_error;  // unsupported
 };
 
@@ -279,6 +283,11 @@ struct EventFacts {
   std::string error_message;
   std::size_t content_bytes = 0;  // answer text carried (for usage estimates)
   adapters::Usage usage;          // when the payload carries usage
+  std::string text;               // choice 0's delta.content (what a rescue must continue)
+  bool tool_call = false;         // a tool call's delta: a rescue cannot continue it
+  bool reasoning = false;         // reasoning deltas: not answer text either
+  bool other_choice = false;      // a choice other than 0 (n > 1)
+  std::string id;                 // the chunk's "id"
 };
 
 EventFacts inspect(std::string_view data) {
@@ -303,15 +312,26 @@ EventFacts inspect(std::string_view data) {
       }
       auto delta = c.find("delta");
       if (delta == c.end() || !delta->is_object()) continue;
+      const auto index = c.find("index");
+      const bool first_choice =
+          index == c.end() || (index->is_number_integer() && index->get<std::int64_t>() == 0);
+      if (!first_choice) f.other_choice = true;
       for (const char* k : {"content", "refusal", "reasoning_content", "reasoning"}) {
         if (auto v = delta->find(k); v != delta->end() && v->is_string()) {
-          const std::size_t len = v->get_ref<const std::string&>().size();
-          f.content_bytes += len;
-          if (len > 0) f.content = true;
+          const std::string& str = v->get_ref<const std::string&>();
+          f.content_bytes += str.size();
+          if (str.empty()) continue;
+          f.content = true;
+          if (k[0] == 'c' && first_choice) {
+            f.text += str;
+          } else {
+            f.reasoning = true;  // refusal or reasoning: not text a prefill can carry
+          }
         }
       }
       if (auto v = delta->find("tool_calls"); v != delta->end() && v->is_array() && !v->empty()) {
         f.content = true;
+        f.tool_call = true;
         for (const json& tc : *v) {
           if (!tc.is_object() || !tc.contains("function") || !tc["function"].is_object()) continue;
           const json& fn = tc["function"];
@@ -322,12 +342,14 @@ EventFacts inspect(std::string_view data) {
       }
       if (auto v = delta->find("function_call"); v != delta->end() && v->is_object()) {
         f.content = true;
+        f.tool_call = true;
       }
     }
     auto usage = j.find("usage");
     f.usage_only = choices->empty() && usage != j.end() && usage->is_object();
   }
   if (auto u = j.find("usage"); u != j.end() && u->is_object()) f.usage = usage_from_openai(*u);
+  if (auto id = j.find("id"); id != j.end() && id->is_string()) f.id = *id;
   return f;
 }
 
@@ -359,8 +381,14 @@ struct StreamState {
       tx;
   bool ended = false;  // the transcoder has seen the end of the body
   bool raw = false;    // the client gets the upstream's own events (Anthropic to Anthropic)
-  std::unique_ptr<adapters::messages_front::EventWriter> writer;  // OpenAI → Anthropic events
-  std::vector<std::string> payloads;                              // scratch
+  adapters::messages_front::EventWriter* writer = nullptr;  // OpenAI → Anthropic (the call's)
+  // Stream rescue: what this attempt added to the answer, and whether it can be continued.
+  bool continuation = false;          // this attempt continues an answer another one started
+  std::string text;                   // choice 0's text this attempt produced
+  bool unsafe = false;                // a tool call, reasoning or a second choice went out
+  std::string first_id;               // the first chunk id seen
+  std::string skip_ws;                // whitespace cut from the prefill, to drop from the reply
+  std::vector<std::string> payloads;  // scratch
   std::array<char, kReadChunk> buf;
 };
 
@@ -382,12 +410,13 @@ struct Attempt {
   router::Headroom headroom;
   std::unique_ptr<StreamState> stream;
   config::ProviderKind kind = config::ProviderKind::openai;
-  bool raw = false;         // /v1/messages to an Anthropic deployment: bytes pass through
-  bool hedge = false;       // started as the backup of a slow attempt
-  bool cancelled = false;   // lost the race (or the client left)
-  bool finished = false;    // open() has returned; `outcome` is set
-  bool handled = false;     // the call has acted on `outcome`
-  bool stats_done = false;  // its end is in the live stats (finished or abandoned)
+  bool raw = false;           // /v1/messages to an Anthropic deployment: bytes pass through
+  bool continuation = false;  // a stream rescue: continues client_.text
+  bool hedge = false;         // started as the backup of a slow attempt
+  bool cancelled = false;     // lost the race (or the client left)
+  bool finished = false;      // open() has returned; `outcome` is set
+  bool handled = false;       // the call has acted on `outcome`
+  bool stats_done = false;    // its end is in the live stats (finished or abandoned)
   Outcome outcome;
   // What deliver() learnt for the usage record.
   adapters::Usage usage;         // as the provider reported it (input/output -1: not)
@@ -436,9 +465,13 @@ class ChatCall {
 
   net::awaitable<Outcome> open(Attempt& a, bool request_usage);
   bool encode_for(Attempt& a, bool request_usage, adapters::Encoded& e, adapters::ClientError& err);
+  template <std::size_t N>
+  void log_dropped(const config::Deployment& d, const std::string_view (&fields)[N]);
   net::awaitable<Outcome> first_content(Attempt& a);
   net::awaitable<void> pump(Attempt& a, bool committed);
   bool take(StreamState& s, std::string_view payload, std::string_view event_name);
+  std::string continuation_payload(std::string_view p, const EventFacts& f,
+                                   const std::string& text);
   net::awaitable<Outcome> deliver(Attempt& a);
   net::awaitable<Outcome> relay_committed(Attempt& a);
   net::awaitable<Errc> read_some(Connection& c, ResponseParser& p, char* buf, std::size_t cap,
@@ -479,8 +512,28 @@ class ChatCall {
   bool embeddings_ = false;  // POST /v1/embeddings
   bool parse_embeddings(std::string_view body, adapters::ClientError& err);
   RouteDecision embeddings_route(const config::Model& model, Clock::time_point now);
-  std::string_view front_body_;    // the client's own body
-  std::string stream_id_;          // "id" of transcoded chunks (outlives the transcoder)
+  std::string_view front_body_;  // the client's own body
+  std::string stream_id_;        // "id" of transcoded chunks (outlives the transcoder)
+
+  // The client's stream, kept across attempts so that a rescue can continue it.
+  struct ClientStream {
+    bool started = false;     // its head went out
+    std::string id;           // the chunk id the client has seen
+    std::string text;         // choice 0's answer text relayed so far
+    bool unsafe = false;      // a tool call, reasoning or a second choice went out
+    bool raw = false;         // Anthropic bytes passed through: not continued elsewhere
+    std::int64_t chunks = 0;  // content chunks relayed (the earlier attempts' token count)
+    std::unique_ptr<adapters::messages_front::EventWriter> writer;  // Anthropic clients
+  } client_;
+  bool rescuing_ = false;     // the next attempts continue client_.text
+  int rescues_ = 0;           // continuations started
+  std::string rescue_error_;  // the original break, for the error event if none succeeds
+  std::string rescue_code_;
+  std::string skip_ws_;  // whitespace cut from the prefill of the current continuation
+  bool may_rescue() const;
+  bool can_prefill(std::size_t idx) const;
+  std::string continuation_request(const config::Deployment& d);
+  net::awaitable<void> end_with_error(std::string_view message, std::string_view code);
   std::string front_openai_body_;  // its OpenAI translation (Front::anthropic)
 };
 
@@ -505,6 +558,7 @@ Attempt& ChatCall::start(const config::Deployment& d, std::size_t idx, bool hedg
   a.idx = idx;
   a.pool = worker_.pools[d.provider_index].get();
   a.hedge = hedge;
+  a.continuation = rescuing_;
   a.started = Clock::now();
   if (spawn) {
     net::co_spawn(worker_.ioc, drive(a), [this, &a](std::exception_ptr e) {
@@ -728,6 +782,58 @@ RouteDecision ChatCall::embeddings_route(const config::Model& model, Clock::time
   return r;
 }
 
+// Stream rescue is possible for this request's broken stream: text only (no tool call,
+// reasoning or second choice went out), one choice, not passed-through Anthropic bytes,
+// and the client did not say x-switchyard-rescue: off.
+bool ChatCall::may_rescue() const {
+  if (!chat_.stream || chat_.n > 1 || client_.unsafe || client_.raw || client_.text.empty()) {
+    return false;
+  }
+  auto h = req_.find("x-switchyard-rescue");
+  return h == req_.end() || !beast::iequals(h->value(), "off");
+}
+
+// May deployment `idx` continue an answer (an assistant prefill)? prefill: true / false as
+// configured; auto: yes, unless its provider documents that it does not continue a final
+// assistant message (OpenAI's own API answers it as a new turn) or it refused one before.
+bool ChatCall::can_prefill(std::size_t idx) const {
+  const config::Deployment& d = model_->deployments[idx];
+  if (d.prefill == config::Prefill::yes) return true;
+  if (d.prefill == config::Prefill::no) return false;
+  if (worker_.prefill_refused[model_index_][idx]) return false;
+  const config::Provider& prov = cfg_.providers[d.provider_index];
+  return !(prov.kind == config::ProviderKind::openai && prov.url.host == "api.openai.com");
+}
+
+// The request that asks `d` to continue client_.text (adapters/continuation.hpp), in the
+// OpenAI dialect; Anthropic refuses a prefill ending in whitespace, so for it that is cut
+// and skip_ws_ drops it from the start of the reply.
+std::string ChatCall::continuation_request(const config::Deployment& d) {
+  const config::Provider& prov = cfg_.providers[d.provider_index];
+  adapters::continuation::Prefill p = adapters::continuation::build(
+      chat_.body, client_.text, adapters::continuation::style_for_host(prov.url.host),
+      prov.kind == config::ProviderKind::anthropic);
+  skip_ws_ = std::move(p.skip_ws);
+  return std::move(p.body);
+}
+
+// The client's stream ends with one error event (in its dialect), no [DONE].
+net::awaitable<void> ChatCall::end_with_error(std::string_view message, std::string_view code) {
+  std::string out;
+  if (client_.writer) {
+    client_.writer->on_error("api_error", message, out);
+  } else if (front_ == Front::anthropic) {
+    out = "event: error\ndata: " +
+          json{{"type", "error"}, {"error", {{"type", "api_error"}, {"message", message}}}}.dump(
+              -1, ' ', false, json::error_handler_t::replace) +
+          "\n\n";
+  } else {
+    out = error_event(message, code);
+  }
+  const bool ok = co_await session_.write_chunk(out);
+  if (ok) co_await session_.finish_chunked();
+}
+
 // Sends a response; errors go out in the client's dialect unless already in it.
 net::awaitable<void> ChatCall::send_out(http::Response& res, bool native) {
   if (front_ == Front::anthropic && !native && res.result_int() >= 400) {
@@ -819,6 +925,7 @@ net::awaitable<void> ChatCall::serve() {
   auto admit = [&](std::size_t idx) {
     const config::Deployment& d = model->deployments[idx];
     if (shut[idx]) return false;
+    if (rescuing_ && !can_prefill(idx)) return false;
     if (context_failed && !router::fits_after_context_error(*context_failed, d)) {
       shut[idx] = true;
       return false;
@@ -863,7 +970,7 @@ net::awaitable<void> ChatCall::serve() {
     Attempt* winner = nullptr;
     {
       const std::optional<Clock::time_point> at =
-          may_hedge ? hedge_time(idx, Clock::now()) : std::nullopt;
+          may_hedge && !rescuing_ ? hedge_time(idx, Clock::now()) : std::nullopt;
       hedge_at = at;
       Attempt& first = start(d, idx, false, at.has_value());
       if (!at) {
@@ -892,6 +999,12 @@ net::awaitable<void> ChatCall::serve() {
         spdlog::debug("{} {}/{} failed over: {}", session_.request_id(), a.d->provider, a.d->model,
                       a.outcome.detail);
         if (a.outcome.status == 429) shut[a.idx] = true;
+        if (a.outcome.prefill_rejected) {
+          worker_.prefill_refused[model_index_][a.idx] = 1;
+          shut[a.idx] = true;
+          spdlog::info("{} {}/{} refused an assistant prefill; not asked to continue again",
+                       session_.request_id(), a.d->provider, a.d->model);
+        }
         a.outcome.detail = a.d->provider + "/" + a.d->model + ": " + a.outcome.detail;
         failures_.push_back(std::move(a.outcome));
       }
@@ -951,7 +1064,7 @@ net::awaitable<void> ChatCall::serve() {
     Outcome o = std::move(winner->outcome);
     if (o.kind == Outcome::Kind::ready) o = co_await deliver(*winner);
     const Clock::time_point now = Clock::now();
-    const bool delivered = o.kind == Outcome::Kind::done;
+    const bool delivered = o.kind == Outcome::Kind::done || o.kind == Outcome::Kind::rescue;
     if (session_.client_gone()) {
       abandon(*winner);
       if (delivered) account(*winner, o, true);
@@ -964,7 +1077,25 @@ net::awaitable<void> ChatCall::serve() {
     switch (o.kind) {
       case Outcome::Kind::ready:
       case Outcome::Kind::done:
+        if (winner->continuation && !o.broke) {
+          spdlog::info("{} stream rescued by {}/{} after {} continuation(s)", session_.request_id(),
+                       wd.provider, wd.model, rescues_);
+        }
         co_return;
+      case Outcome::Kind::rescue:
+        // The stream broke after content went out; the next deployment that can take a
+        // prefill continues it, within the same attempt budget and deadline.
+        if (!rescuing_) {
+          rescue_error_ = o.detail;
+          rescue_code_ = o.code;
+        }
+        rescuing_ = true;
+        ++rescues_;
+        spdlog::info("{} stream from {}/{} broke after {} bytes of answer ({}); rescuing",
+                     session_.request_id(), wd.provider, wd.model, client_.text.size(), o.detail);
+        o.detail = wd.provider + "/" + wd.model + ": " + o.detail;
+        failures_.push_back(std::move(o));
+        break;
       case Outcome::Kind::passthrough:
         o.response.set("x-switchyard-deployment", wd.provider + "/" + wd.model);
         o.response.set("x-switchyard-attempts", std::to_string(attempts_));
@@ -995,6 +1126,12 @@ net::awaitable<void> ChatCall::serve() {
         failures_.push_back(std::move(o));
         break;
     }
+  }
+  if (client_.started) {
+    // A rescue found no deployment to continue the answer: the client hears the original
+    // break, never a prefill refusal.
+    co_await end_with_error(rescue_error_, rescue_code_);
+    co_return;
   }
   if (context_error && failures_.empty()) {
     // No deployment with a larger window: the prompt is the client's problem; say so
@@ -1145,12 +1282,68 @@ std::int64_t unix_seconds() {
       .count();
 }
 
+// Says (at debug level) which of the client's fields the deployment's dialect dropped.
+template <std::size_t N>
+void ChatCall::log_dropped(const config::Deployment& d, const std::string_view (&fields)[N]) {
+  if (!spdlog::should_log(spdlog::level::debug)) return;
+  std::vector<api::Member> members;
+  if (!api::scan_top_level(chat_.body, members)) return;
+  std::string dropped;
+  for (const auto& m : members) {
+    for (std::string_view f : fields) {
+      if (m.key == f) dropped.append(dropped.empty() ? "" : ", ").append(f);
+    }
+  }
+  if (!dropped.empty()) {
+    spdlog::debug("{} {}/{}: dropped fields its dialect cannot express: {}", session_.request_id(),
+                  d.provider, d.model, dropped);
+  }
+}
+
 bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
                           adapters::ClientError& err) {
   const config::Deployment& d = *a.d;
   const config::Provider& prov = cfg_.providers[d.provider_index];
   a.kind = prov.kind;
-  a.raw = front_ == Front::anthropic && prov.kind == config::ProviderKind::anthropic;
+  // A continuation always goes through the translation, so the client's event stream
+  // (already started by another deployment) goes on in one piece.
+  a.raw =
+      front_ == Front::anthropic && prov.kind == config::ProviderKind::anthropic && !a.continuation;
+  if (a.continuation) {
+    const std::string body = continuation_request(d);
+    if (body.empty()) {
+      err.message = "The request cannot be continued.";
+      return false;
+    }
+    switch (prov.kind) {
+      case config::ProviderKind::openai:
+      case config::ProviderKind::azure: {
+        api::ChatRequest cont;
+        api::RequestError perr;
+        if (!api::parse_chat_request(body, cont, perr)) {
+          err.message = perr.message;
+          return false;
+        }
+        e.path = prov.kind == config::ProviderKind::openai
+                     ? prov.url.path + "/chat/completions"
+                     : prov.url.path + "/openai/deployments/" + path_segment(d.model) +
+                           "/chat/completions?api-version=" +
+                           (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
+                                                     : path_segment(prov.api_version));
+        e.body = api::upstream_body(cont, d.model, request_usage);
+        return true;
+      }
+      case config::ProviderKind::anthropic:
+        if (!adapters::anthropic::encode_request(body, d.model, e, err)) return false;
+        e.path = prov.url.path + "/v1" + e.path;
+        return true;
+      case config::ProviderKind::gemini:
+        if (!adapters::gemini::encode_request(body, d.model, e, err)) return false;
+        e.path = prov.url.path + "/v1beta" + e.path;
+        return true;
+    }
+    return false;
+  }
   if (embeddings_) {
     switch (prov.kind) {
       case config::ProviderKind::openai:
@@ -1203,10 +1396,12 @@ bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
       }
       if (!adapters::anthropic::encode_request(chat_.body, d.model, e, err)) return false;
       e.path = prov.url.path + "/v1" + e.path;
+      log_dropped(d, adapters::anthropic::kDroppedFields);
       return true;
     case config::ProviderKind::gemini:
       if (!adapters::gemini::encode_request(chat_.body, d.model, e, err)) return false;
       e.path = prov.url.path + "/v1beta" + e.path;
+      log_dropped(d, adapters::gemini::kDroppedFields);
       return true;
   }
   return false;
@@ -1400,6 +1595,13 @@ net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
     o.kind = Outcome::Kind::failover;
     co_return o;
   }
+  if (a.continuation && status != 429 && status != 408) {
+    // The original request was fine (another deployment answered it): a 4xx now is this
+    // deployment refusing the prefill. Remember, and let the next one continue.
+    o.kind = Outcome::Kind::failover;
+    o.prefill_rejected = true;
+    co_return o;
+  }
   o.kind = context ? Outcome::Kind::context_length : Outcome::Kind::passthrough;
   o.rejected_stream_options = a.kind == config::ProviderKind::openai && request_usage &&
                               chat_.stream && !chat_.client_include_usage &&
@@ -1552,9 +1754,28 @@ bool ChatCall::take(StreamState& s, std::string_view p, std::string_view event_n
     if (s.content_events++ == 0) s.first_content_at = s.last_content_at;
   }
   if (f.finish) s.finished = true;
+  if (s.first_id.empty() && !f.id.empty()) s.first_id = f.id;
+  if (f.tool_call || f.reasoning || f.other_choice) s.unsafe = true;
+  std::string rewritten;  // the payload as this client must see it, when it differs
+  if (s.continuation) {
+    // The client already has the start of this answer: only content goes on (not the
+    // continuation's role chunk), under the id the client knows, and whitespace the
+    // prefill had to lose (Anthropic refuses a prefill ending in it) is not repeated.
+    if (!f.content && !f.usage_only) return true;
+    std::string text = f.text;
+    if (!s.skip_ws.empty() && !text.empty()) {
+      if (text.compare(0, s.skip_ws.size(), s.skip_ws) == 0) text.erase(0, s.skip_ws.size());
+      s.skip_ws.clear();
+    }
+    rewritten = continuation_payload(p, f, text);
+    s.text += text;
+  } else {
+    s.text += f.text;
+  }
+  const std::string_view out_payload = rewritten.empty() ? p : std::string_view(rewritten);
   if (s.raw) return true;  // the upstream's own event goes out as it came
   if (s.writer) {
-    s.writer->on_chunk(p, s.out);
+    s.writer->on_chunk(out_payload, s.out);
     return true;
   }
   if (f.usage_only && !chat_.client_include_usage) return true;  // we asked, they did not
@@ -1564,9 +1785,38 @@ bool ChatCall::take(StreamState& s, std::string_view p, std::string_view event_n
     s.out += '\n';
   }
   s.out += "data: ";
-  s.out += p;
+  s.out += out_payload;
   s.out += "\n\n";
   return true;
+}
+
+// A continuation's chunk as the client must see it: the first attempt's id, the text with
+// any dropped whitespace, and a usage chunk counting the whole answer (the prefill was
+// generated by the earlier attempt: it is output, not prompt). Empty: send `p` as is.
+std::string ChatCall::continuation_payload(std::string_view p, const EventFacts& f,
+                                           const std::string& text) {
+  const bool new_id = !client_.id.empty() && !f.id.empty() && f.id != client_.id;
+  if (!new_id && !f.usage_only && text == f.text) return {};
+  json j = json::parse(p, nullptr, false);
+  if (!j.is_object()) return {};
+  if (new_id) j["id"] = client_.id;
+  if (text != f.text) {
+    auto& choices = j["choices"];
+    if (choices.is_array() && !choices.empty() && choices[0].is_object() &&
+        choices[0].contains("delta") && choices[0]["delta"].is_object()) {
+      choices[0]["delta"]["content"] = text;
+    }
+  }
+  if (f.usage_only && f.usage.known()) {
+    adapters::Usage u = f.usage;
+    // The earlier attempts' tokens, as counted by their content chunks: OpenAI-compatible
+    // servers stream one token per chunk (a lower bound for providers that send more).
+    const std::int64_t prefill = client_.chunks;
+    if (u.input_tokens >= prefill) u.input_tokens -= prefill;
+    if (u.output_tokens >= 0) u.output_tokens += prefill;
+    j["usage"] = json::parse(adapters::openai_usage_json(u), nullptr, false);
+  }
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // One read from the stream, its events parsed into s.out (not written anywhere yet).
@@ -1649,9 +1899,14 @@ net::awaitable<Outcome> ChatCall::first_content(Attempt& a) {
     }
   }
   s.raw = a.raw;
+  s.continuation = a.continuation;
+  if (a.continuation) s.skip_ws = skip_ws_;
   if (front_ == Front::anthropic && !a.raw) {
-    s.writer = std::make_unique<adapters::messages_front::EventWriter>(
-        a.d->model, "msg_" + session_.request_id());
+    if (!client_.writer) {
+      client_.writer = std::make_unique<adapters::messages_front::EventWriter>(
+          a.d->model, "msg_" + session_.request_id());
+    }
+    s.writer = client_.writer.get();
   }
   const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
   while (!a.parser->is_done() && !s.done && !s.upstream_error && !s.commit_now) {
@@ -1685,7 +1940,10 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
   StreamState& s = *a.stream;
   const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
   ResponseParser& parser = *a.parser;
-  {
+  if (!client_.started) {
+    client_.started = true;
+    client_.id = s.first_id;
+    client_.raw = a.raw;
     bhttp::response<bhttp::empty_body> h{bhttp::status::ok, 11};
     h.set(bhttp::field::content_type, "text/event-stream");
     h.set(bhttp::field::cache_control, "no-cache");
@@ -1721,11 +1979,15 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
   Errc e = s.e;
   bool done = s.done;
   bool reusable = false;
+  client_.text += s.text;
+  client_.unsafe = client_.unsafe || s.unsafe;
+  client_.chunks += static_cast<std::int64_t>(s.content_events);
+  std::string broke_message, broke_code;
   if (done) {
     reusable = true;
   } else if (s.upstream_error) {
-    emit_error(s, "upstream error mid-stream: " + s.upstream_error_msg.substr(0, 300),
-               "upstream_error_event");
+    broke_message = "upstream error mid-stream: " + s.upstream_error_msg.substr(0, 300);
+    broke_code = "upstream_error_event";
   } else if (s.finished &&
              (e == Errc::ok || e == Errc::idle_timeout || e == Errc::upstream_reset)) {
     // The answer is complete (finish_reason seen); only the terminator is missing.
@@ -1733,17 +1995,33 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
     done = true;
     reusable = e == Errc::ok;
   } else if (e != Errc::ok) {
-    emit_error(s,
-               "The upstream stream broke before the answer finished (" +
-                   describe_io(s.ec, e, e == Errc::total_timeout ? t.total : t.idle) +
-                   "); the answer is incomplete.",
-               api::name_of(e));
+    broke_message = "The upstream stream broke before the answer finished (" +
+                    describe_io(s.ec, e, e == Errc::total_timeout ? t.total : t.idle) +
+                    "); the answer is incomplete.";
+    broke_code = api::name_of(e);
   } else {
-    emit_error(s,
-               "The upstream ended the stream before the answer finished; the answer is "
-               "incomplete.",
-               "stream_interrupted");
+    broke_message =
+        "The upstream ended the stream before the answer finished; the answer is incomplete.";
+    broke_code = "stream_interrupted";
   }
+  if (!done && may_rescue()) {
+    // Keep the client's stream open: the next deployment continues this answer.
+    if (!s.out.empty()) {
+      const bool written = co_await session_.write_chunk(s.out);
+      (void)written;  // a client gone now is noticed by the caller
+    }
+    give_back(a, false);
+    a.usage = s.usage;
+    a.answer_bytes = s.content_bytes;
+    Outcome r;
+    r.kind = Outcome::Kind::rescue;
+    r.broke = true;
+    r.err = s.upstream_error ? Errc::upstream_error_event : e;
+    r.detail = std::move(broke_message);
+    r.code = std::move(broke_code);
+    co_return r;
+  }
+  if (!done) emit_error(s, broke_message, broke_code);
   bool client_ok = co_await session_.write_chunk(s.out);
   if (client_ok) client_ok = co_await session_.finish_chunked();
   if (reusable && client_ok && !parser.is_done()) {

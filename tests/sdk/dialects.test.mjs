@@ -39,6 +39,8 @@ before(async () => {
       'via-azure': [{ provider: 'az', model: 'gpt-az?tokens=4', price }],
       'via-openai': [{ provider: 'oai', model: 'gpt-mock?tokens=3', price }],
       'slow-stream': [{ provider: 'oai', model: 'gpt-slow?tokens=50&chunk_delay_ms=40', price }],
+      'rescue-openai': [{ provider: 'oai', model: 'r1?tokens=10&reset_after=4' }, { provider: 'oai', model: 'r2?tokens=10' }],
+      'rescue-across': [{ provider: 'claude', model: 'c1?tokens=10&reset_after=4' }, { provider: 'gem', model: 'g2?tokens=10' }],
       'claude-down-then-openai': [
         { provider: 'claude', model: 'claude-x?status=529' },
         { provider: 'oai', model: 'gpt-rescue?tokens=2' },
@@ -276,6 +278,21 @@ describe('Anthropic SDK through /v1/messages', () => {
   });
 });
 
+describe('GET /v1/models in both dialects', () => {
+  test('the OpenAI SDK lists every model with its owner; the Anthropic SDK gets its shape', async () => {
+    const ids = [];
+    for await (const m of openai.models.list()) {
+      ids.push(m.id);
+      if (m.id === 'via-gemini') assert.equal(m.owned_by, 'gem');
+    }
+    assert.ok(ids.includes('via-anthropic') && ids.includes('embed'));
+    const page = await anthropic.models.list();
+    const names = page.data.map((m) => m.id);
+    assert.ok(names.includes('via-anthropic'));
+    assert.equal(page.data[0].type, 'model');
+  });
+});
+
 describe('failover across dialects', () => {
   test('an overloaded Anthropic deployment falls over to an OpenAI one, invisibly', async () => {
     const c = await openai.chat.completions.create({ model: 'claude-down-then-openai', messages });
@@ -284,6 +301,32 @@ describe('failover across dialects', () => {
     assert.equal(s.text, expectedText(2));
     const m = await anthropic.messages.create({ model: 'claude-down-then-openai', max_tokens: 10, messages });
     assert.equal(m.content[0].text, expectedText(2));
+  });
+});
+
+describe('stream rescue through the SDKs', () => {
+  test('the OpenAI SDK\'s stream completes normally across a rescue', async () => {
+    const r = await streamWithUsage('rescue-openai');
+    assert.equal(r.text, expectedText(10));
+    assert.equal(r.finish, 'stop');
+    assert.equal(r.usage.completion_tokens, 10);
+  });
+
+  test('across dialects: an Anthropic stream cut mid-answer is finished by Gemini', async () => {
+    const r = await streamWithUsage('rescue-across');
+    assert.equal(r.text, expectedText(10));
+    const cont = JSON.parse((await lastUpstream()).body);
+    assert.equal(cont.contents.at(-1).role, 'model', 'the prefill is Gemini\'s trailing model turn');
+  });
+
+  test('the Anthropic SDK\'s stream completes across a rescue', async () => {
+    const stream = anthropic.messages.stream({
+      model: 'rescue-openai', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }],
+    });
+    const m = await stream.finalMessage();
+    assert.equal(m.content.length, 1);
+    assert.equal(m.content[0].text, expectedText(10));
+    assert.equal(m.stop_reason, 'end_turn');
   });
 });
 

@@ -176,7 +176,9 @@ describe('errors are typed SDK errors', () => {
   });
 
   test('stream broken mid-way: iterating throws an APIError, not a silent end', async () => {
-    const stream = await client.chat.completions.create({ model: 'mid-break', messages, stream: true });
+    // Rescue off: what the SDK sees when a stream cannot be finished (rescue: dialects.test.mjs).
+    const stream = await client.chat.completions.create(
+      { model: 'mid-break', messages, stream: true }, { headers: { 'x-switchyard-rescue': 'off' } });
     let text = '';
     const e = await caught(async () => {
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';

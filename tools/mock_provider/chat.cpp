@@ -45,12 +45,75 @@ void append_finish(std::string& out, const Answer& a, std::string_view fallback)
   append_json_string(out, a.finish_reason.empty() ? fallback : a.finish_reason);
 }
 
+// The text of an OpenAI message's content: a string, or an array of text parts. Nothing
+// for anything else (null, images, refusals).
+std::optional<std::string> text_content(const json& message) {
+  const auto content = message.find("content");
+  if (content == message.end()) return std::nullopt;
+  if (content->is_string()) return content->get<std::string>();
+  if (!content->is_array()) return std::nullopt;
+  std::string text;
+  for (const json& part : *content) {
+    const std::string* type = string_at(part, "type");
+    const std::string* t = string_at(part, "text");
+    if (type == nullptr || *type != "text" || t == nullptr) return std::nullopt;
+    text.append(*t);
+  }
+  return text;
+}
+
+// A final assistant message with text content and no tool calls is a prefill, with or
+// without DeepSeek's / Mistral's "prefix": true or vLLM's "continue_final_message": true.
+std::optional<std::string> openai_prefill(const json& messages) {
+  const json& last = messages.back();
+  const std::string* role = string_at(last, "role");
+  if (role == nullptr || *role != "assistant") return std::nullopt;
+  if (const auto calls = last.find("tool_calls");
+      calls != last.end() && calls->is_array() && !calls->empty()) {
+    return std::nullopt;
+  }
+  return text_content(last);
+}
+
 }  // namespace
 
 void append_token(std::string& out, std::size_t i) {
   if (i > 0) out.push_back(' ');
   out.append("tok");
   append_uint(out, i);
+}
+
+void append_piece(std::string& out, const Answer& a, std::size_t i) {
+  const std::size_t t = a.first_token + i;
+  if (i > 0 || a.first_offset == 0) {
+    append_token(out, t);
+    return;
+  }
+  std::string token;
+  append_token(token, t);
+  out.append(std::string_view(token).substr(std::min<std::size_t>(a.first_offset, token.size())));
+}
+
+void append_text(std::string& out, const Answer& a) {
+  const std::size_t n = a.pieces();
+  for (std::size_t i = 0; i < n; ++i) append_piece(out, a, i);
+}
+
+std::optional<ContinueAt> continue_after(std::uint32_t tokens, std::string_view prefill) {
+  std::string token;
+  for (std::uint32_t i = 0; i < tokens; ++i) {
+    if (prefill.empty()) return ContinueAt{i, 0};
+    token.clear();
+    append_token(token, i);
+    if (prefill.size() < token.size()) {
+      if (std::string_view(token).substr(0, prefill.size()) != prefill) return std::nullopt;
+      return ContinueAt{i, static_cast<std::uint32_t>(prefill.size())};
+    }
+    if (prefill.substr(0, token.size()) != token) return std::nullopt;
+    prefill.remove_prefix(token.size());
+  }
+  if (prefill.empty()) return ContinueAt{tokens, 0};
+  return std::nullopt;
 }
 
 std::string_view tool_argument_part(std::size_t part) {
@@ -146,6 +209,8 @@ ChatRequest inspect_chat_request(std::string_view body) {
     return r;
   }
 
+  r.prefill = openai_prefill(*messages);
+
   const auto tools = j.find("tools");
   if (tools != j.end() && tools->is_array() && !tools->empty()) {
     const auto& first = tools->front();
@@ -154,7 +219,11 @@ ChatRequest inspect_chat_request(std::string_view body) {
         if (const std::string* name = string_at(*fn, "name")) r.tool_name = *name;
       }
     }
-    const std::string* last_role = string_at(messages->back(), "role");
+    // With a prefill, the turn being answered is the message before it.
+    const std::size_t before = r.prefill ? 2 : 1;
+    const std::string* last_role = messages->size() >= before
+                                       ? string_at((*messages)[messages->size() - before], "role")
+                                       : nullptr;
     const bool answered_tool = last_role != nullptr && *last_role == "tool";
     bool choice_none = false;
     if (const auto tc = j.find("tool_choice"); tc != j.end()) {
@@ -172,7 +241,7 @@ ChatRequest inspect_chat_request(std::string_view body) {
 }
 
 void append_completion(std::string& out, const Answer& a) {
-  out.reserve(out.size() + 384 + (a.tool_call ? a.tool_name.size() : a.tokens * 8u));
+  out.reserve(out.size() + 384 + (a.tool_call ? a.tool_name.size() : a.pieces() * 8u));
   out.append(R"({"id":"chatcmpl-mock-)");
   append_uint(out, a.seq);
   out.append(R"(","object":"chat.completion","created":)");
@@ -191,7 +260,7 @@ void append_completion(std::string& out, const Answer& a) {
     append_finish(out, a, "tool_calls");
   } else {
     out.append(R"({"role":"assistant","content":")");
-    for (std::size_t i = 0; i < a.tokens; ++i) append_token(out, i);
+    append_text(out, a);
     out.append(R"(","refusal":null},"logprobs":null,)");
     append_finish(out, a, "stop");
   }
@@ -212,7 +281,7 @@ ChunkWriter::ChunkWriter(const Answer& a) : a_(a) {
 }
 
 std::size_t ChunkWriter::content_events() const {
-  return a_.tool_call ? kToolCallEvents : a_.tokens;
+  return a_.tool_call ? kToolCallEvents : a_.pieces();
 }
 
 void ChunkWriter::open(std::string& out) const { out.append(envelope_); }
@@ -234,7 +303,7 @@ void ChunkWriter::content(std::string& out, std::size_t i) const {
   open(out);
   if (!a_.tool_call) {
     out.append(R"({"index":0,"delta":{"content":")");
-    append_token(out, i);
+    append_piece(out, a_, i);
     out.append(R"("},"logprobs":null,"finish_reason":null})");
   } else if (i == 0) {
     out.append(R"({"index":0,"delta":{"tool_calls":[{"index":0,"id":")");

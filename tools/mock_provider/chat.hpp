@@ -39,6 +39,10 @@ struct ChatRequest {
   bool has_stream_options = false;   ///< the request carries a "stream_options" field
   bool wants_tool = false;  ///< has tools, last message is not a tool result, tool_choice != none
   std::string tool_name = "mock_tool";  ///< tool_choice's function, else the first tool's
+  /// Assistant prefill (continuation): the text of a final assistant message (OpenAI /
+  /// Azure / Anthropic role "assistant", Gemini role "model"; text only) that the answer
+  /// continues. Tool decisions look at the message before it.
+  std::optional<std::string> prefill;
   /// Anthropic max_tokens / Gemini maxOutputTokens: an upper bound on content tokens.
   std::optional<std::uint32_t> max_tokens;
   std::vector<EmbedInput> inputs;           ///< embeddings: the texts, in order
@@ -56,6 +60,20 @@ struct ChatRequest {
 /// "messages" array comes back with invalid_message set.
 ChatRequest inspect_chat_request(std::string_view body);
 
+/// Where an answer of `tokens` tokens continues after `prefill`: {token, bytes of it the
+/// prefill holds}; {tokens, 0} when the prefill is the whole text. Nothing when the
+/// prefill is not a prefix of the text.
+struct ContinueAt {
+  std::uint32_t token = 0;
+  std::uint32_t offset = 0;
+};
+std::optional<ContinueAt> continue_after(std::uint32_t tokens, std::string_view prefill);
+
+/// The message of a 400 answered to a prefill under the reject_prefill directive.
+inline constexpr std::string_view kPrefillNotSupported =
+    "This model does not support assistant message prefill. The conversation must end with "
+    "a user message.";
+
 /// The identity and size of one answer; everything its bytes depend on.
 struct Answer {
   std::uint64_t seq = 0;     ///< gives chatcmpl-mock-<seq>
@@ -63,7 +81,12 @@ struct Answer {
   std::string_view model;
   bool tool_call = false;
   std::string_view tool_name;
-  std::uint32_t tokens = 0;
+  std::uint32_t tokens = 0;  ///< tokens of the full answer text
+  /// A continuation (assistant prefill) starts at token `first_token`, of which the
+  /// prefill already holds the first `first_offset` bytes; the answer's pieces are the
+  /// rest of that token (possibly partial) and the tokens after it, up to `tokens`.
+  std::uint32_t first_token = 0;
+  std::uint32_t first_offset = 0;
   std::uint64_t prompt_tokens = 0;
   bool include_usage = false;       ///< stream only
   std::uint64_t cached_tokens = 0;  ///< prompt tokens read from a cache (on top of prompt_tokens)
@@ -72,7 +95,11 @@ struct Answer {
   std::string_view finish_reason;        ///< replaces the dialect's stop reason when not empty
   bool blocked = false;                  ///< Gemini: the prompt was blocked
 
-  std::uint64_t completion_tokens() const { return tool_call ? kToolCallCompletionTokens : tokens; }
+  /// Text pieces this answer sends (one stream event each): tokens - first_token.
+  std::size_t pieces() const { return tokens > first_token ? tokens - first_token : 0; }
+  std::uint64_t completion_tokens() const {
+    return tool_call ? kToolCallCompletionTokens : pieces();
+  }
 };
 
 /// The non-stream `chat.completion` object.
@@ -118,6 +145,11 @@ void append_json_string(std::string& out, std::string_view s);
 void append_uint(std::string& out, std::uint64_t v);
 /// Token i of an answer: "tok0", " tok1", " tok2", …
 void append_token(std::string& out, std::size_t i);
+/// Text piece i < a.pieces() of an answer: token first_token + i, the first one without
+/// the bytes the prefill already holds.
+void append_piece(std::string& out, const Answer& a, std::size_t i);
+/// All the answer's pieces: its text (JSON-safe, no escaping needed).
+void append_text(std::string& out, const Answer& a);
 /// The tool arguments are streamed in three parts (0..2), as real providers split them.
 std::string_view tool_argument_part(std::size_t part);
 

@@ -112,6 +112,53 @@ ChatRequest invalid(std::string message, std::string param = {}, std::string cod
   return r;
 }
 
+// The text of a prefill's content blocks / parts: each must carry a "text" string (and,
+// for Anthropic, "type":"text"); anything else (tool_use, functionCall, images) means the
+// message is not a prefill.
+std::optional<std::string> text_of_parts(const json& parts, bool typed) {
+  if (!parts.is_array()) return std::nullopt;
+  std::string text;
+  for (const json& part : parts) {
+    const std::string* type = string_at(part, "type");
+    const std::string* t = string_at(part, "text");
+    if (t == nullptr || (typed && (type == nullptr || *type != "text"))) return std::nullopt;
+    text.append(*t);
+  }
+  return text;
+}
+
+// Anthropic: a final "assistant" message with a string content or only text blocks.
+std::optional<std::string> anthropic_prefill(const json& messages) {
+  const json& last = messages.back();
+  const std::string* role = string_at(last, "role");
+  if (role == nullptr || *role != "assistant") return std::nullopt;
+  const json* content = member(last, "content");
+  if (content == nullptr) return std::nullopt;
+  if (content->is_string()) return content->get<std::string>();
+  return text_of_parts(*content, true);
+}
+
+// Gemini: a final "model" content whose parts are all text.
+std::optional<std::string> gemini_prefill(const json& contents) {
+  const json& last = contents.back();
+  const std::string* role = string_at(last, "role");
+  if (role == nullptr || *role != "model") return std::nullopt;
+  const json* parts = member(last, "parts");
+  if (parts == nullptr) return std::nullopt;
+  return text_of_parts(*parts, false);
+}
+
+bool ends_with_whitespace(std::string_view s) {
+  return !s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' ||
+                        s.back() == '\r' || s.back() == '\f' || s.back() == '\v');
+}
+
+// The turn a tool decision is about: the last message, or the one before a prefill.
+const json* answered_turn(const json& messages, bool prefill) {
+  const std::size_t before = prefill ? 2 : 1;
+  return messages.size() >= before ? &messages[messages.size() - before] : nullptr;
+}
+
 ChatRequest inspect_messages_request(std::string_view body) {
   const json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
@@ -141,6 +188,11 @@ ChatRequest inspect_messages_request(std::string_view body) {
     r.invalid_message = "messages: at least one message is required";
     return r;
   }
+  r.prefill = anthropic_prefill(*messages);
+  if (r.prefill && ends_with_whitespace(*r.prefill)) {
+    r.invalid_message = "messages: final assistant content cannot end with trailing whitespace";
+    return r;
+  }
 
   const json* tools = member(j, "tools");
   if (tools != nullptr && tools->is_array() && !tools->empty()) {
@@ -155,7 +207,8 @@ ChatRequest inspect_messages_request(std::string_view body) {
     }
     // A user turn that carries a tool_result is the tool's answer coming back.
     bool answered = false;
-    if (const json* content = member(messages->back(), "content");
+    const json* turn = answered_turn(*messages, r.prefill.has_value());
+    if (const json* content = turn != nullptr ? member(*turn, "content") : nullptr;
         content != nullptr && content->is_array()) {
       for (const json& block : *content) {
         const std::string* type = string_at(block, "type");
@@ -176,6 +229,7 @@ ChatRequest inspect_generate_request(std::string_view body) {
     r.invalid_message = "* GenerateContentRequest.contents: contents is not specified";
     return r;
   }
+  r.prefill = gemini_prefill(*contents);
   if (const json* gc = member2(j, "generationConfig", "generation_config")) {
     if (const json* mot = member2(*gc, "maxOutputTokens", "max_output_tokens")) {
       r.max_tokens = uint_of(*mot, 1'000'000);
@@ -207,7 +261,8 @@ ChatRequest inspect_generate_request(std::string_view body) {
     }
   }
   bool answered = false;
-  if (const json* parts = member(contents->back(), "parts");
+  const json* turn = answered_turn(*contents, r.prefill.has_value());
+  if (const json* parts = turn != nullptr ? member(*turn, "parts") : nullptr;
       parts != nullptr && parts->is_array()) {
     for (const json& part : *parts) {
       if (member2(part, "functionResponse", "function_response") != nullptr) answered = true;
@@ -403,7 +458,7 @@ class AnthropicEvents final : public EventWriter {
       case Part::head:
         return a_.tool_call ? 2 : 3;
       case Part::content:
-        return a_.tool_call ? kToolCallEvents : a_.tokens;
+        return a_.tool_call ? kToolCallEvents : a_.pieces();
       case Part::tail:
         return 3;
     }
@@ -437,7 +492,7 @@ class AnthropicEvents final : public EventWriter {
     } else if (p == Part::content && !a_.tool_call) {
       out.append(
           R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":")");
-      append_token(out, i);
+      append_piece(out, a_, i);
       out.append(R"("}})");
     } else if (p == Part::content && i == 0) {
       out.append(R"({"type":"content_block_start","index":0,"content_block":)");
@@ -539,13 +594,13 @@ void append_gemini_response(std::string& out, const Answer& a, GeminiParts parts
         append_function_call(out, a);
       } else {
         out.append(R"({"text":")");
-        for (std::size_t t = 0; t < a.tokens; ++t) append_token(out, t);
+        append_text(out, a);
         out.append(R"("})");
       }
       break;
     case GeminiParts::token:
       out.append(R"({"text":")");
-      append_token(out, i);
+      append_piece(out, a, i);
       out.append(R"("})");
       break;
     case GeminiParts::tool:
@@ -579,7 +634,7 @@ class GeminiEvents final : public EventWriter {
       case Part::head:
         return 0;
       case Part::content:
-        return a_.blocked ? 0 : a_.tool_call ? 1 : a_.tokens;
+        return a_.blocked ? 0 : a_.tool_call ? 1 : a_.pieces();
       case Part::tail:
         return 1;
     }
@@ -787,13 +842,13 @@ ChatRequest inspect_request(const Route& route, std::string_view body) {
 }
 
 void append_message(std::string& out, const Answer& a) {
-  out.reserve(out.size() + 384 + (a.tool_call ? a.tool_name.size() : a.tokens * 8u));
+  out.reserve(out.size() + 384 + (a.tool_call ? a.tool_name.size() : a.pieces() * 8u));
   append_message_head(out, a);
   if (a.tool_call) {
     append_tool_use_block(out, a, true);
   } else {
     out.append(R"({"type":"text","text":")");
-    for (std::size_t i = 0; i < a.tokens; ++i) append_token(out, i);
+    append_text(out, a);
     out.append(R"("})");
   }
   out.append(R"(],"stop_reason":)");
@@ -804,7 +859,7 @@ void append_message(std::string& out, const Answer& a) {
 }
 
 void append_generate_response(std::string& out, const Answer& a) {
-  out.reserve(out.size() + 384 + (a.tool_call ? a.tool_name.size() : a.tokens * 8u));
+  out.reserve(out.size() + 384 + (a.tool_call ? a.tool_name.size() : a.pieces() * 8u));
   append_gemini_response(out, a, GeminiParts::all, 0, true);
 }
 

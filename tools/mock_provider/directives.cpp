@@ -55,6 +55,7 @@ constexpr std::array kSpecs{
     Spec{"latency_ms", Kind::delay},
     Spec{"tail_every", Kind::count},
     Spec{"tail_ms", Kind::delay},
+    Spec{"cut_pct", Kind::count},
     Spec{"tokens", Kind::count},
     Spec{"chunk_delay_ms", Kind::delay},
     Spec{"first_token_ms", Kind::delay},
@@ -77,6 +78,7 @@ constexpr std::array kSpecs{
     Spec{"events_per_write", Kind::count},
     Spec{"tool_call", Kind::boolean},
     Spec{"reject_stream_options", Kind::boolean},
+    Spec{"reject_prefill", Kind::boolean},
     Spec{"fail_until_ms", Kind::string},
     Spec{"cached", Kind::count},
     Spec{"cache_read", Kind::count},
@@ -142,7 +144,10 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
     d.tail_every = n;
   else if (key == "tail_ms")
     d.tail_ms = n;
-  else if (key == "tokens")
+  else if (key == "cut_pct") {
+    if (n > 100) return bad_value(key, value, "an integer from 0 to 100");
+    d.cut_pct = n;
+  } else if (key == "tokens")
     d.tokens = n;
   else if (key == "chunk_delay_ms")
     d.chunk_delay_ms = n;
@@ -188,6 +193,8 @@ std::optional<std::string> apply_one(std::string_view key, std::string_view valu
     d.tool_call = b;
   else if (key == "reject_stream_options")
     d.reject_stream_options = b;
+  else if (key == "reject_prefill")
+    d.reject_prefill = b;
   else if (key == "fail_until_ms") {
     std::uint64_t v = 0;
     if (value.empty() || value.size() > 16)

@@ -14,11 +14,12 @@ inline constexpr std::uint32_t kMaxWaitMs = 10 * 60 * 1000;
 
 /// Per-request behaviour. Defaults give a plain, immediate, successful answer.
 struct Directives {
-  std::uint32_t latency_ms = 0;                 ///< before the response head, for every response
-  std::uint32_t tail_every = 0;                 ///< every Nth request (mock-wide sequence)…
-  std::uint32_t tail_ms = 0;                    ///< …waits this much longer before its head
-  std::uint32_t tokens = 8;                     ///< content tokens of the answer
-  std::uint32_t chunk_delay_ms = 0;             ///< stream: between successive writes
+  std::uint32_t latency_ms = 0;      ///< before the response head, for every response
+  std::uint32_t tail_every = 0;      ///< every Nth request (mock-wide sequence)…
+  std::uint32_t tail_ms = 0;         ///< …waits this much longer before its head
+  std::uint32_t cut_pct = 0;         ///< streams reset at a random content chunk, % of requests
+  std::uint32_t tokens = 8;          ///< content tokens of the answer
+  std::uint32_t chunk_delay_ms = 0;  ///< stream: between successive writes
   std::optional<std::uint32_t> first_token_ms;  ///< stream: role chunk → first content chunk
   unsigned status = 0;                          ///< 0 = success path, else 400..599
   std::optional<std::string> error_code;        ///< overrides the error `code`; "" means null
@@ -41,6 +42,9 @@ struct Directives {
   /// Behave like OpenAI-compatible servers that do not know stream_options: 422 when
   /// the request carries the field.
   bool reject_stream_options = false;
+  /// Behave like a model without assistant prefill: 400 when the request ends with an
+  /// assistant (Gemini: model) message.
+  bool reject_prefill = false;
   /// Fail (with `status`, default 500) while the wall clock is before this Unix time in
   /// milliseconds, then answer normally: a provider outage that ends by itself.
   std::optional<std::uint64_t> fail_until_ms;

@@ -433,8 +433,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     // A "stream" here is a streaming request the mock answers (or holds) on the 200
     // path; each one ends as completed or aborted.
     const bool filtered = d.content_filter && openai_shaped(route.dialect) && route.op == Op::chat;
-    const bool sse = cr.stream && !d.reset_before_head &&
-                     (d.hang || (d.status == 0 && cr.valid() && !d.empty_body && !filtered));
+    const bool refused_prefill = d.reject_prefill && cr.prefill && route.op == Op::chat;
+    const bool sse =
+        cr.stream && !d.reset_before_head &&
+        (d.hang || (d.status == 0 && cr.valid() && !d.empty_body && !filtered && !refused_prefill));
     if (sse) shared_.stats.streams_started.fetch_add(1, std::memory_order_relaxed);
     stream_done_ = false;
 
@@ -442,6 +444,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     // hedging tests and benchmarks.
     if (d.tail_every > 0 && shared_.next_for_model(cr.model) % d.tail_every == 0) {
       d.latency_ms += d.tail_ms;
+    }
+    // cut_pct: a share of streams reset at a random point (reproducible: drawn from the
+    // mock-wide sequence number), for stream-rescue tests and benchmarks.
+    if (d.cut_pct > 0 && cr.stream && !d.reset_after) {
+      std::uint64_t h = seq * 0x9E3779B97F4A7C15ULL;  // splitmix64
+      h = (h ^ (h >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+      h ^= h >> 31;
+      if (h % 100 < d.cut_pct) {
+        d.reset_after = 1 + static_cast<std::uint32_t>((h >> 32) % std::max(1u, d.tokens));
+      }
     }
     if (d.latency_ms > 0 || d.hang ||
         (sse && (d.chunk_delay_ms > 0 || d.first_token_ms.value_or(0) > 0 || d.stall_after))) {
@@ -520,6 +533,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                         opt(cr.invalid_code), opt(cr.invalid_param), meta.seq),
           keep, &meta);
     }
+    if (d.reject_prefill && cr.prefill && route.op == Op::chat) {
+      co_return co_await respond(
+          400, kJson,
+          dialect_error(dialect, 400, kPrefillNotSupported, invalid_type(dialect),
+                        "prefill_not_supported", "messages", meta.seq),
+          keep, &meta);
+    }
     if (d.content_filter && openai_shaped(dialect) && route.op == Op::chat) {
       co_return co_await respond(400, kJson, azure_content_filter_json(), keep, &meta);
     }
@@ -546,8 +566,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     a.tool_call = d.tool_call || cr.wants_tool;
     a.tool_name = cr.tool_name;
     a.tokens = d.tokens;
-    if (cr.max_tokens && !a.tool_call && a.tokens > *cr.max_tokens) {
-      a.tokens = *cr.max_tokens;
+    // A continuation answers what the full text has beyond the prefill (or the full text
+    // when the prefill is not a prefix of it); a tool call ignores the prefill.
+    if (cr.prefill && !a.tool_call) {
+      if (const auto at = continue_after(a.tokens, *cr.prefill)) {
+        a.first_token = at->token;
+        a.first_offset = at->offset;
+      }
+    }
+    // max_tokens bounds the tokens generated, not the prefill.
+    if (cr.max_tokens && !a.tool_call && a.pieces() > *cr.max_tokens) {
+      a.tokens = a.first_token + *cr.max_tokens;
       a.truncated = true;
     }
     a.prompt_tokens = prompt_tokens;

@@ -18,6 +18,14 @@ inline constexpr std::int64_t kDefaultMaxTokens = 4096;
 /// The `anthropic-version` header sent with every request.
 inline constexpr std::string_view kVersion = "2023-06-01";
 
+/// Top-level OpenAI request fields encode_request drops because Anthropic cannot express
+/// them and dropping them does not change the answer's meaning (the gateway logs them at
+/// debug level).
+inline constexpr std::string_view kDroppedFields[] = {
+    "logprobs", "top_logprobs", "presence_penalty", "frequency_penalty",
+    "seed",     "logit_bias",   "service_tier",     "store",
+    "metadata", "prediction",   "reasoning_effort"};
+
 /// OpenAI chat-completions request body → Messages request. `model` replaces the client's
 /// model; `stream` is the client's. path = "/messages", headers = {anthropic-version}.
 /// System/developer messages are hoisted into `system`, consecutive same-role messages

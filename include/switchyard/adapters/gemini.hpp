@@ -14,6 +14,12 @@
 
 namespace switchyard::adapters::gemini {
 
+/// Top-level OpenAI request fields encode_request drops (logged at debug level by the
+/// gateway): Gemini cannot express them and dropping them does not change the answer.
+inline constexpr std::string_view kDroppedFields[] = {
+    "logprobs",     "top_logprobs",        "logit_bias", "user",       "store",
+    "service_tier", "parallel_tool_calls", "metadata",   "prediction", "reasoning_effort"};
+
 /// OpenAI chat request → GenerateContentRequest. path =
 /// "/models/{model}:generateContent", or ":streamGenerateContent?alt=sse" when the OpenAI
 /// request has "stream": true. System/developer messages → systemInstruction; roles

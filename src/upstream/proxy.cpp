@@ -1276,6 +1276,15 @@ std::string with_model(std::string_view body, std::string_view model) {
 
 constexpr std::string_view kDefaultAzureApiVersion = "2024-10-21";
 
+// Azure OpenAI: {base}/openai/deployments/{deployment}/{op}?api-version=…
+std::string azure_path(const config::Provider& prov, std::string_view deployment,
+                       std::string_view op) {
+  return prov.url.path + "/openai/deployments/" + path_segment(deployment) + "/" + std::string(op) +
+         "?api-version=" +
+         (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
+                                   : path_segment(prov.api_version));
+}
+
 std::int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -1309,40 +1318,18 @@ bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
   // (already started by another deployment) goes on in one piece.
   a.raw =
       front_ == Front::anthropic && prov.kind == config::ProviderKind::anthropic && !a.continuation;
+  // A rescue sends the same request with the answer so far as an assistant prefill.
+  std::string cont_body;
+  api::ChatRequest cont;
+  const api::ChatRequest* chat = &chat_;
   if (a.continuation) {
-    const std::string body = continuation_request(d);
-    if (body.empty()) {
+    cont_body = continuation_request(d);
+    api::RequestError perr;
+    if (cont_body.empty() || !api::parse_chat_request(cont_body, cont, perr)) {
       err.message = "The request cannot be continued.";
       return false;
     }
-    switch (prov.kind) {
-      case config::ProviderKind::openai:
-      case config::ProviderKind::azure: {
-        api::ChatRequest cont;
-        api::RequestError perr;
-        if (!api::parse_chat_request(body, cont, perr)) {
-          err.message = perr.message;
-          return false;
-        }
-        e.path = prov.kind == config::ProviderKind::openai
-                     ? prov.url.path + "/chat/completions"
-                     : prov.url.path + "/openai/deployments/" + path_segment(d.model) +
-                           "/chat/completions?api-version=" +
-                           (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
-                                                     : path_segment(prov.api_version));
-        e.body = api::upstream_body(cont, d.model, request_usage);
-        return true;
-      }
-      case config::ProviderKind::anthropic:
-        if (!adapters::anthropic::encode_request(body, d.model, e, err)) return false;
-        e.path = prov.url.path + "/v1" + e.path;
-        return true;
-      case config::ProviderKind::gemini:
-        if (!adapters::gemini::encode_request(body, d.model, e, err)) return false;
-        e.path = prov.url.path + "/v1beta" + e.path;
-        return true;
-    }
-    return false;
+    chat = &cont;
   }
   if (embeddings_) {
     switch (prov.kind) {
@@ -1351,10 +1338,7 @@ bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
         e.body = with_model(chat_.body, d.model);
         return true;
       case config::ProviderKind::azure:
-        e.path = prov.url.path + "/openai/deployments/" + path_segment(d.model) +
-                 "/embeddings?api-version=" +
-                 (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
-                                           : path_segment(prov.api_version));
+        e.path = azure_path(prov, d.model, "embeddings");
         e.body = with_model(chat_.body, d.model);
         return true;
       case config::ProviderKind::gemini:
@@ -1370,14 +1354,11 @@ bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
   switch (prov.kind) {
     case config::ProviderKind::openai:
       e.path = prov.url.path + "/chat/completions";
-      e.body = api::upstream_body(chat_, d.model, request_usage);
+      e.body = api::upstream_body(*chat, d.model, request_usage);
       return true;
     case config::ProviderKind::azure:
-      e.path = prov.url.path + "/openai/deployments/" + path_segment(d.model) +
-               "/chat/completions?api-version=" +
-               (prov.api_version.empty() ? std::string(kDefaultAzureApiVersion)
-                                         : path_segment(prov.api_version));
-      e.body = api::upstream_body(chat_, d.model, request_usage);
+      e.path = azure_path(prov, d.model, "chat/completions");
+      e.body = api::upstream_body(*chat, d.model, request_usage);
       return true;
     case config::ProviderKind::anthropic:
       if (a.raw) {
@@ -1394,12 +1375,12 @@ bool ChatCall::encode_for(Attempt& a, bool request_usage, adapters::Encoded& e,
         }
         return true;
       }
-      if (!adapters::anthropic::encode_request(chat_.body, d.model, e, err)) return false;
+      if (!adapters::anthropic::encode_request(chat->body, d.model, e, err)) return false;
       e.path = prov.url.path + "/v1" + e.path;
       log_dropped(d, adapters::anthropic::kDroppedFields);
       return true;
     case config::ProviderKind::gemini:
-      if (!adapters::gemini::encode_request(chat_.body, d.model, e, err)) return false;
+      if (!adapters::gemini::encode_request(chat->body, d.model, e, err)) return false;
       e.path = prov.url.path + "/v1beta" + e.path;
       log_dropped(d, adapters::gemini::kDroppedFields);
       return true;

@@ -530,6 +530,7 @@ class ChatCall {
   std::string rescue_error_;  // the original break, for the error event if none succeeds
   std::string rescue_code_;
   std::string skip_ws_;  // whitespace cut from the prefill of the current continuation
+  std::string shadow_;   // the shadow writer's output, dropped
   bool may_rescue() const;
   bool can_prefill(std::size_t idx) const;
   std::string continuation_request(const config::Deployment& d);
@@ -786,7 +787,7 @@ RouteDecision ChatCall::embeddings_route(const config::Model& model, Clock::time
 // reasoning or second choice went out), one choice, not passed-through Anthropic bytes,
 // and the client did not say x-switchyard-rescue: off.
 bool ChatCall::may_rescue() const {
-  if (!chat_.stream || chat_.n > 1 || client_.unsafe || client_.raw || client_.text.empty()) {
+  if (!chat_.stream || chat_.n > 1 || client_.unsafe || client_.text.empty()) {
     return false;
   }
   auto h = req_.find("x-switchyard-rescue");
@@ -1686,10 +1687,10 @@ net::awaitable<Outcome> ChatCall::deliver(Attempt& a) {
 
 // The end of the client's stream, in its dialect.
 void emit_done(StreamState& s) {
-  if (s.writer) {
-    s.writer->on_done(s.out);
-  } else if (s.raw) {
+  if (s.raw) {
     s.out += "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+  } else if (s.writer) {
+    s.writer->on_done(s.out);
   } else {
     s.out += "data: [DONE]\n\n";
   }
@@ -1697,7 +1698,7 @@ void emit_done(StreamState& s) {
 
 // A clean error event for the client, in its dialect.
 void emit_error(StreamState& s, std::string_view message, std::string_view code) {
-  if (s.writer) {
+  if (s.writer && !s.raw) {
     s.writer->on_error("api_error", message, s.out);
   } else if (s.raw) {
     s.out += "event: error\ndata: ";
@@ -1754,7 +1755,14 @@ bool ChatCall::take(StreamState& s, std::string_view p, std::string_view event_n
     s.text += f.text;
   }
   const std::string_view out_payload = rewritten.empty() ? p : std::string_view(rewritten);
-  if (s.raw) return true;  // the upstream's own event goes out as it came
+  if (s.raw) {
+    // The upstream's own event goes out as it came; the writer follows in the shadow.
+    if (s.writer) {
+      shadow_.clear();
+      s.writer->on_chunk(out_payload, shadow_);
+    }
+    return true;
+  }
   if (s.writer) {
     s.writer->on_chunk(out_payload, s.out);
     return true;
@@ -1882,7 +1890,10 @@ net::awaitable<Outcome> ChatCall::first_content(Attempt& a) {
   s.raw = a.raw;
   s.continuation = a.continuation;
   if (a.continuation) s.skip_ws = skip_ws_;
-  if (front_ == Front::anthropic && !a.raw) {
+  if (front_ == Front::anthropic) {
+    // Anthropic clients: the writer turns OpenAI payloads into their events; on a stream
+    // passed through as bytes it runs in the shadow (output dropped), so that a rescue can
+    // go on exactly where the client's view of the message is.
     if (!client_.writer) {
       client_.writer = std::make_unique<adapters::messages_front::EventWriter>(
           a.d->model, "msg_" + session_.request_id());

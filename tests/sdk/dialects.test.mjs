@@ -40,6 +40,7 @@ before(async () => {
       'via-openai': [{ provider: 'oai', model: 'gpt-mock?tokens=3', price }],
       'slow-stream': [{ provider: 'oai', model: 'gpt-slow?tokens=50&chunk_delay_ms=40', price }],
       'rescue-openai': [{ provider: 'oai', model: 'r1?tokens=10&reset_after=4' }, { provider: 'oai', model: 'r2?tokens=10' }],
+      'rescue-claude': [{ provider: 'claude', model: 'c1?tokens=10&reset_after=4' }, { provider: 'claude', model: 'c2?tokens=10' }],
       'rescue-across': [{ provider: 'claude', model: 'c1?tokens=10&reset_after=4' }, { provider: 'gem', model: 'g2?tokens=10' }],
       'claude-down-then-openai': [
         { provider: 'claude', model: 'claude-x?status=529' },
@@ -317,6 +318,21 @@ describe('stream rescue through the SDKs', () => {
     assert.equal(r.text, expectedText(10));
     const cont = JSON.parse((await lastUpstream()).body);
     assert.equal(cont.contents.at(-1).role, 'model', 'the prefill is Gemini\'s trailing model turn');
+  });
+
+  test('Anthropic client, Anthropic deployments: a passed-through stream is rescued too', async () => {
+    const stream = anthropic.messages.stream({
+      model: 'rescue-claude', max_tokens: 100, messages: [{ role: 'user', content: 'Say hello' }],
+    });
+    let text = '';
+    stream.on('text', (t) => { text += t; });
+    const m = await stream.finalMessage();
+    assert.equal(text, expectedText(10));
+    assert.equal(m.content.length, 1);
+    assert.equal(m.content[0].text, expectedText(10));
+    assert.match(m.id, /^msg_mock_/, 'the message the client started with');
+    const cont = JSON.parse((await lastUpstream()).body);
+    assert.equal(cont.messages.at(-1).role, 'assistant');
   });
 
   test('the Anthropic SDK\'s stream completes across a rescue', async () => {

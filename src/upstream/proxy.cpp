@@ -381,7 +381,8 @@ struct StreamState {
       tx;
   bool ended = false;  // the transcoder has seen the end of the body
   bool raw = false;    // the client gets the upstream's own events (Anthropic to Anthropic)
-  adapters::messages_front::EventWriter* writer = nullptr;  // OpenAI → Anthropic (the call's)
+  adapters::messages_front::EventWriter* writer = nullptr;            // OpenAI → Anthropic events
+  std::unique_ptr<adapters::messages_front::EventWriter> own_writer;  // until it commits
   // Stream rescue: what this attempt added to the answer, and whether it can be continued.
   bool continuation = false;          // this attempt continues an answer another one started
   std::string text;                   // choice 0's text this attempt produced
@@ -1894,11 +1895,14 @@ net::awaitable<Outcome> ChatCall::first_content(Attempt& a) {
     // Anthropic clients: the writer turns OpenAI payloads into their events; on a stream
     // passed through as bytes it runs in the shadow (output dropped), so that a rescue can
     // go on exactly where the client's view of the message is.
-    if (!client_.writer) {
-      client_.writer = std::make_unique<adapters::messages_front::EventWriter>(
+    // Racing attempts (a hedge) each have their own until one commits and hands it over.
+    if (a.continuation && client_.writer) {
+      s.writer = client_.writer.get();
+    } else {
+      s.own_writer = std::make_unique<adapters::messages_front::EventWriter>(
           a.d->model, "msg_" + session_.request_id());
+      s.writer = s.own_writer.get();
     }
-    s.writer = client_.writer.get();
   }
   const config::ProviderTimeouts& t = cfg_.providers[a.d->provider_index].timeouts;
   while (!a.parser->is_done() && !s.done && !s.upstream_error && !s.commit_now) {
@@ -1936,6 +1940,7 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
     client_.started = true;
     client_.id = s.first_id;
     client_.raw = a.raw;
+    if (s.own_writer) client_.writer = std::move(s.own_writer);  // s.writer stays valid
     bhttp::response<bhttp::empty_body> h{bhttp::status::ok, 11};
     h.set(bhttp::field::content_type, "text/event-stream");
     h.set(bhttp::field::cache_control, "no-cache");

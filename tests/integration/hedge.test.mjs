@@ -84,6 +84,30 @@ describe('hedge_after_ms: a fixed delay', () => {
     assert.equal(s.streams_aborted, 1, 'the slow stream was cut by the gateway');
   });
 
+  test('an Anthropic-dialect stream (/v1/messages) hedges too, and starts with message_start', async () => {
+    // Both attempts translate their chunks into Anthropic events while they race: only the
+    // winner's may reach the client, from its very first event.
+    await gw.stop();
+    gw = await hedgingGateway(['slow?first_token_ms=3000&tokens=5', 'fast?tokens=5']);
+    const res = await fetch(`${gw.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: 'm', max_tokens: 50, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-switchyard-hedge'), 'backup-won');
+    const raw = await res.text();
+    const events = raw.split('\n\n').filter(Boolean).map((b) => ({
+      event: b.split('\n').find((l) => l.startsWith('event: '))?.slice(7),
+      data: JSON.parse(b.split('\n').find((l) => l.startsWith('data: ')).slice(6)),
+    }));
+    assert.equal(events[0].event, 'message_start');
+    assert.equal(events.filter((e) => e.event === 'message_start').length, 1);
+    assert.equal(events.at(-1).event, 'message_stop');
+    const text = events.filter((e) => e.event === 'content_block_delta').map((e) => e.data.delta.text).join('');
+    assert.equal(text, expectedText(5));
+  });
+
   test('no hedge when the first attempt answers in time', async () => {
     await gw.stop();
     gw = await hedgingGateway(['quick?latency_ms=10', 'other'], { hedge: 1000 });

@@ -142,6 +142,19 @@ std::shared_ptr<const StatsSummary> LocalStats::summarize(Clock::time_point now)
   return out;
 }
 
+double LocalStats::p95_ttft_ms(std::size_t model, std::size_t deployment) const {
+  double sum = 0;
+  int n = 0;
+  const double own = slots_[model][deployment].p95_ttft_ms;
+  if (own >= 0) sum += own, ++n;
+  for (const auto& peer : peers_) {
+    if (!peer || model >= peer->slots.size() || deployment >= peer->slots[model].size()) continue;
+    const double p = peer->slots[model][deployment].p95_ttft_ms;
+    if (p >= 0) sum += p, ++n;
+  }
+  return n ? sum / n : -1;
+}
+
 void LocalStats::views(std::size_t model, Clock::time_point now,
                        std::vector<DeploymentView>& out) const {
   const auto& row = slots_[model];

@@ -610,7 +610,9 @@ std::optional<Clock::time_point> ChatCall::hedge_time(std::size_t idx,
   if (hedged_ || cfg_.routing.hedge_max_fraction <= 0) return std::nullopt;
   if (model_->hedge_after.count() > 0) return now + model_->hedge_after;
   if (model_->hedge_p95) {
-    const double p95 = worker_.views[idx].p95_ttft_ms;
+    // From the stats, not the worker's views scratch: other requests rewrite that while
+    // this one waits.
+    const double p95 = worker_.stats.p95_ttft_ms(model_index_, idx);
     if (p95 >= 0) {
       return now + std::chrono::duration_cast<Clock::duration>(
                        std::chrono::duration<double, std::milli>(p95));

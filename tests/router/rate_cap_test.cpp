@@ -157,6 +157,8 @@ TEST(LocalStatsTtft, P95AppearsAfterEnoughSamplesAndReachesPeers) {
   b.set_peers({a.summarize(t0)});
   b.views(0, t0, v);
   EXPECT_DOUBLE_EQ(v[0].p95_ttft_ms, 100);
+  EXPECT_DOUBLE_EQ(b.p95_ttft_ms(0, 0), 100);  // the same, without the views
+  EXPECT_LT(b.p95_ttft_ms(0, 1), 0);
   EXPECT_LT(v[1].p95_ttft_ms, 0);
 }
 

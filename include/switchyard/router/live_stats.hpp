@@ -111,6 +111,10 @@ class LocalStats {
   /// fresh headroom, any Retry-After, any blocking breaker, the lowest slow-start share).
   void views(std::size_t model, Clock::time_point now, std::vector<DeploymentView>& out) const;
 
+  /// The deployment's p95 time to first token as views() reports it (< 0: not known yet),
+  /// without building the other views.
+  double p95_ttft_ms(std::size_t model, std::size_t deployment) const;
+
   int in_flight(std::size_t model, std::size_t deployment) const {
     return slots_[model][deployment].in_flight;
   }

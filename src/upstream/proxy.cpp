@@ -20,6 +20,7 @@
 #include "switchyard/router/plan.hpp"
 #include "switchyard/router/scorer.hpp"
 #include "switchyard/sse/sse_parser.hpp"
+#include "switchyard/telemetry/trace.hpp"
 #include "switchyard/usage/usage.hpp"
 #include "switchyard/version.hpp"
 
@@ -513,8 +514,10 @@ class ChatCall {
   bool embeddings_ = false;  // POST /v1/embeddings
   bool parse_embeddings(std::string_view body, adapters::ClientError& err);
   RouteDecision embeddings_route(const config::Model& model, Clock::time_point now);
-  std::string_view front_body_;  // the client's own body
-  std::string stream_id_;        // "id" of transcoded chunks (outlives the transcoder)
+  std::string_view front_body_;   // the client's own body
+  std::string stream_id_;         // "id" of transcoded chunks (outlives the transcoder)
+  telemetry::TraceParent trace_;  // this request's trace (the client's or a new one)
+  std::string tracestate_;        // the client's, passed on unchanged
 
   // The client's stream, kept across attempts so that a rescue can continue it.
   struct ClientStream {
@@ -648,6 +651,7 @@ void ChatCall::account(const Attempt& a, const Outcome& o, bool client_cut) {
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
   r.request_id = std::string(session_.request_id());
+  r.trace_id = trace_.trace_id;
   r.endpoint = endpoint_;
   r.model = chat_.model;
   r.provider = a.d->provider;
@@ -858,6 +862,16 @@ net::awaitable<void> ChatCall::send_err(int status, std::string_view message, st
 net::awaitable<void> ChatCall::serve() {
   if (front_ == Front::openai) front_body_ = req_.body();
   stream_id_ = "chatcmpl-" + session_.request_id();
+  // W3C trace context: the client's trace, or a new one; each attempt is a child span.
+  {
+    auto tp = req_.find("traceparent");
+    trace_ = telemetry::continue_or_start(
+        tp == req_.end() ? std::string_view{} : std::string_view(tp->value()), worker_.rng);
+    auto ts = req_.find("tracestate");
+    if (tp != req_.end() && ts != req_.end() && telemetry::parse_traceparent(tp->value())) {
+      tracestate_ = std::string(ts->value());
+    }
+  }
   const std::string_view body = front_ == Front::anthropic ? front_openai_body_ : front_body_;
   if (embeddings_) {
     adapters::ClientError ce;
@@ -1442,6 +1456,8 @@ net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
   }
   for (const auto& [k, v] : enc.headers) up_head.append("\r\n").append(k).append(": ").append(v);
   for (const auto& [k, v] : prov.headers) up_head.append("\r\n").append(k).append(": ").append(v);
+  up_head.append("\r\ntraceparent: ").append(telemetry::child_traceparent(trace_, worker_.rng));
+  if (!tracestate_.empty()) up_head.append("\r\ntracestate: ").append(tracestate_);
   up_head.append("\r\nContent-Length: ").append(std::to_string(up_body.size()));
   up_head.append("\r\nConnection: keep-alive\r\n\r\n");
   const std::array<net::const_buffer, 2> request_bytes{net::buffer(up_head), net::buffer(up_body)};
@@ -2161,6 +2177,7 @@ net::awaitable<void> handle_usage(http::Session& session, http::Request& req) {
   for (const usage::Record& r : ledger.recent(limit)) {
     recent.push_back({{"time_ms", r.unix_ms},
                       {"request_id", r.request_id},
+                      {"trace_id", r.trace_id},
                       {"endpoint", r.endpoint},
                       {"model", r.model},
                       {"provider", r.provider},

@@ -26,6 +26,7 @@ std::string_view name_of(Provenance p);
 struct Record {
   std::int64_t unix_ms = 0;
   std::string request_id;
+  std::string trace_id;    ///< W3C trace id (the client's traceparent, or one started)
   std::string endpoint;    ///< "chat.completions", "messages", "embeddings"
   std::string model;       ///< what the client asked for
   std::string provider;    ///< provider name

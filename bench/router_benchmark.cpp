@@ -216,8 +216,10 @@ struct World {
                              features);
     const router::Classifier::Result t = w.classifier.classify({}, features);
     const config::Tier* tier = routing.find_tier(routing.default_tier);
-    w.stats.views(0, w.now, w.views);
+    // As decide_route: the views are reused within LocalStats::kViewsTtl, which is what
+    // most requests see under load (BM_Views is the cost of a recomputation).
     router::RankInput in = w.rank_input(t.min_quality, tier);
+    in.views = w.stats.current_views(0, w.now);
     router::Ranking ranking = router::rank(in, w.rng);
     std::string line = router::explain_line(t.task, in, ranking);
     benchmark::DoNotOptimize(ranking);

@@ -38,6 +38,18 @@ LocalStats::LocalStats(const config::Config& cfg, std::mt19937_64& rng,
   }
 }
 
+std::span<const DeploymentView> LocalStats::current_views(std::size_t model,
+                                                          Clock::time_point now) {
+  if (views_cache_.size() != slots_.size()) views_cache_.resize(slots_.size());
+  ViewsCache& c = views_cache_[model];
+  if (!c.valid || now < c.at || now - c.at >= kViewsTtl) {
+    views(model, now, c.views);
+    c.at = now;
+    c.valid = true;
+  }
+  return c.views;
+}
+
 bool LocalStats::admit(std::size_t model, std::size_t deployment, Clock::time_point now) {
   Slot& s = slots_[model][deployment];
   RpmCap* cap = caps_ ? caps_->get(model, deployment) : nullptr;
@@ -93,12 +105,17 @@ void LocalStats::attempt_finished(std::size_t model, std::size_t deployment, Clo
   Slot& s = slots_[model][deployment];
   if (s.in_flight > 0) --s.in_flight;
   s.outcomes.record(now, ok, origin);
+  const auto state_before = s.breaker.state(now);
   if (ok) {
     s.breaker.on_success(now);
   } else if (origin == api::Origin::upstream) {
     s.breaker.on_failure(now, origin);
   } else {
     s.breaker.on_abandoned(now);  // a local failure says nothing about the provider
+  }
+  // A breaker that changed state is seen by the next decision at once.
+  if (s.breaker.state(now) != state_before && model < views_cache_.size()) {
+    views_cache_[model].valid = false;
   }
   ewma(s.ewma_ttfb_ms, ttfb_ms);
   ewma(s.ewma_tps, tokens_per_s);
@@ -114,6 +131,7 @@ void LocalStats::headroom(std::size_t model, std::size_t deployment, double frac
 void LocalStats::retry_after(std::size_t model, std::size_t deployment, Clock::time_point until) {
   Slot& s = slots_[model][deployment];
   if (until > s.retry_until) s.retry_until = until;
+  if (model < views_cache_.size()) views_cache_[model].valid = false;
 }
 
 std::shared_ptr<const StatsSummary> LocalStats::summarize(Clock::time_point now) const {

@@ -179,9 +179,8 @@ RouteDecision decide_route(app::Worker& w, const http::Request& req, const api::
     r.tier = routing.find_tier(routing.default_tier);
   }
 
-  w.stats.views(r.model_index, now, w.views);
   r.in.model = &model;
-  r.in.views = w.views;
+  r.in.views = w.stats.current_views(r.model_index, now);
   r.in.min_quality = r.task.min_quality;
   r.in.tier = r.tier;
   r.in.weights = routing.weights;
@@ -2119,7 +2118,7 @@ net::awaitable<void> handle_route_explain(http::Session& session, http::Request&
   };
   auto describe = [&](const router::Candidate& c) {
     const config::Deployment& d = model->deployments[c.index];
-    const router::DeploymentView& v = w.views[c.index];
+    const router::DeploymentView& v = r.in.views[c.index];
     return json{{"deployment", d.provider + "/" + d.model},
                 {"provider", d.provider},
                 {"quality", d.quality},

@@ -85,5 +85,30 @@ TEST(LocalStats, PeersAreMergedIntoTheView) {
   EXPECT_DOUBLE_EQ(v[1].headroom, 1.0) << "a headroom reading expires at its reset time";
 }
 
+TEST(LocalStats, CurrentViewsAreReusedForAMillisecondButSeeATripAtOnce) {
+  auto cfg = two_deployments();  // breaker: 2 failures in 10 s, cooldown 1 s
+  std::mt19937_64 rng(1);
+  LocalStats s(cfg, rng);
+  const auto t0 = Clock::time_point{} + 100s;
+  ASSERT_TRUE(s.admit(0, 0, t0));
+  s.attempt_finished(0, 0, t0, true, api::Origin::upstream, 100, -1);
+  EXPECT_DOUBLE_EQ(s.current_views(0, t0)[0].success_rate, 1.0);
+  // A failure that does not trip: the cached views are reused within the millisecond...
+  ASSERT_TRUE(s.admit(0, 0, t0));
+  s.attempt_finished(0, 0, t0, false, api::Origin::upstream, -1, -1);
+  EXPECT_DOUBLE_EQ(s.current_views(0, t0 + 999us)[0].success_rate, 1.0);
+  // ...and recomputed after it.
+  EXPECT_DOUBLE_EQ(s.current_views(0, t0 + 1ms)[0].success_rate, 0.5);
+  // A trip (the second failure) is seen at once, whatever the age of the cache.
+  const auto t1 = t0 + 1ms;
+  ASSERT_TRUE(s.admit(0, 0, t1));
+  s.attempt_finished(0, 0, t1, false, api::Origin::upstream, -1, -1);
+  EXPECT_TRUE(s.current_views(0, t1)[0].breaker_open);
+  // So is a Retry-After.
+  s.retry_after(0, 1, t1 + 5s);
+  EXPECT_TRUE(s.current_views(0, t1)[1].retry_after);
+  EXPECT_FALSE(s.current_views(0, t1)[0].retry_after);
+}
+
 }  // namespace
 }  // namespace switchyard::router

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "switchyard/api/errors.hpp"
@@ -111,6 +112,16 @@ class LocalStats {
   /// fresh headroom, any Retry-After, any blocking breaker, the lowest slow-start share).
   void views(std::size_t model, Clock::time_point now, std::vector<DeploymentView>& out) const;
 
+  /// How long the request path may reuse a model's views (current_views).
+  static constexpr std::chrono::microseconds kViewsTtl{1000};
+
+  /// views() for the request path: recomputed at most once per kViewsTtl per model (and
+  /// at once after a breaker trips or a Retry-After arrives), so that under load most
+  /// requests reuse the last computation; staleness below a millisecond cannot matter
+  /// because admit() checks breakers and caps on the live state. The span stays valid
+  /// until the next call for the same model.
+  std::span<const DeploymentView> current_views(std::size_t model, Clock::time_point now);
+
   /// The deployment's p95 time to first token as views() reports it (< 0: not known yet),
   /// without building the other views.
   double p95_ttft_ms(std::size_t model, std::size_t deployment) const;
@@ -138,6 +149,12 @@ class LocalStats {
     double p95_ttft_ms = -1;                 // refreshed every few samples
   };
   std::vector<std::vector<Slot>> slots_;  // [model][deployment]
+  struct ViewsCache {
+    std::vector<DeploymentView> views;
+    Clock::time_point at{};
+    bool valid = false;
+  };
+  std::vector<ViewsCache> views_cache_;  // [model], for current_views
   std::shared_ptr<const RpmCaps> caps_;
   std::vector<std::shared_ptr<const StatsSummary>> peers_;
 };

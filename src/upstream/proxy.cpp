@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
-#include <ctime>
 #include <optional>
 #include <variant>
 
@@ -72,22 +71,6 @@ Outcome failover(Errc e, std::string detail, int status = 0) {
   o.detail = std::move(detail);
   o.status = status;
   return o;
-}
-
-// Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
-std::optional<long> parse_retry_after(std::string_view v) {
-  if (v.empty()) return std::nullopt;
-  bool digits = true;
-  for (char c : v) digits = digits && c >= '0' && c <= '9';
-  if (digits) {
-    if (v.size() > 9) return 999999999L;
-    return std::stol(std::string(v));
-  }
-  std::tm tm{};
-  std::string s(v);
-  if (!strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S", &tm)) return std::nullopt;
-  long delta = static_cast<long>(timegm(&tm) - std::time(nullptr));
-  return delta < 0 ? 0 : delta;
 }
 
 // Which deadline bounds the next read, so a timeout can be named precisely.
@@ -1562,7 +1545,11 @@ net::awaitable<Outcome> ChatCall::open(Attempt& a, bool request_usage) {
   o.status = status;
   o.err = Errc::upstream_status;
   if (auto ra = head.find(bhttp::field::retry_after); ra != head.end()) {
-    o.retry_after_s = parse_retry_after(ra->value());
+    // Both forms (delay-seconds, HTTP-date) by the router's parser, in whole seconds up.
+    if (auto ms = router::parse_retry_after(std::string_view(ra->value()),
+                                            std::chrono::system_clock::now())) {
+      o.retry_after_s = static_cast<long>(std::chrono::ceil<std::chrono::seconds>(*ms).count());
+    }
   }
   std::string upstream_msg;
   std::string code;

@@ -5,15 +5,19 @@ TEST_BUILD ?= build-test
 JOBS ?= $(shell nproc)
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build run test unit integration sdk bench clean format
+.PHONY: all deps deps-build build run test unit integration sdk bench clean format
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
+# What building and running need (not the test tools: Prometheus, Chromium).
+deps-build:
+	@SWITCHYARD_SKIP_TEST_TOOLS=1 bash scripts/install-deps.sh
+
 # Release build: build/switchyard (gateway) and build/switchyard-mock (mock provider).
-build: deps
+build: deps-build
 	@cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release -DSWITCHYARD_TESTS=OFF >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 

@@ -12,6 +12,9 @@ PKGS=(
   prometheus-cpp-dev libgtest-dev googletest libgmock-dev libbenchmark-dev
   libre2-dev curl wrk
 )
+# Telemetry tests: a real Prometheus server and promtool, headless Chromium for /status
+# (not needed to build or run the gateway: the container build skips them).
+if [ "${SWITCHYARD_SKIP_TEST_TOOLS:-0}" != 1 ]; then PKGS+=(prometheus chromium); fi
 
 # --bench adds what the benchmark scripts compare against (nginx as a plain proxy).
 if [ "${1:-}" = "--bench" ]; then PKGS+=(nginx-light); fi

@@ -57,6 +57,7 @@ Worker::Worker(std::shared_ptr<const config::Config> c,
   for (const auto& p : cfg->providers) {
     pools.push_back(std::make_unique<upstream::Pool>(ioc.get_executor(), p));
   }
+  pool_gauges = std::make_unique<PoolGauge[]>(cfg->providers.size());
   for (const auto& m : cfg->models) prefill_refused.emplace_back(m.deployments.size(), 0);
   models_json = build_models_json(*cfg);
   models_json_anthropic = build_models_json_anthropic(*cfg);
@@ -132,6 +133,14 @@ net::awaitable<void> Worker::maintenance_loop() {
     if (ec) co_return;
     const auto now = Clock::now();
     published.store(stats.summarize(now), std::memory_order_release);
+    for (std::size_t i = 0; i < pools.size(); ++i) {
+      pool_gauges[i].open.store(static_cast<std::int64_t>(pools[i]->open()),
+                                std::memory_order_relaxed);
+      pool_gauges[i].idle.store(static_cast<std::int64_t>(pools[i]->idle()),
+                                std::memory_order_relaxed);
+      pool_gauges[i].queued.store(static_cast<std::int64_t>(pools[i]->queued()),
+                                  std::memory_order_relaxed);
+    }
     std::vector<std::shared_ptr<const router::StatsSummary>> others;
     others.reserve(peers.size());
     for (Worker* p : peers) others.push_back(p->published.load(std::memory_order_acquire));
@@ -147,8 +156,78 @@ struct Gateway::Impl {
   std::shared_ptr<const router::Classifier> classifier;
   std::shared_ptr<const router::RpmCaps> caps;  // process-wide max_rpm caps
   std::shared_ptr<usage::Ledger> ledger = std::make_shared<usage::Ledger>();
+  std::unique_ptr<telemetry::Metrics> metrics;  // null: telemetry.metrics false
+  std::unique_ptr<telemetry::AccessLog> access_log;
   std::vector<std::unique_ptr<Worker>> workers;
+
+  telemetry::Gauges gauges() const;
 };
+
+// What a scrape needs beyond the metric cells, from what the workers publish (their stats
+// summaries, pool gauges and in-flight counts): never a worker's own state.
+telemetry::Gauges Gateway::Impl::gauges() const {
+  const config::Config& c = *cfg;
+  const auto now = Clock::now();
+  telemetry::Gauges g;
+  g.deployments.resize(c.models.size());
+  std::vector<std::vector<std::int64_t>> ok(c.models.size()), failed(c.models.size());
+  std::vector<std::vector<int>> ttfb_n(c.models.size()), p95_n(c.models.size());
+  for (std::size_t m = 0; m < c.models.size(); ++m) {
+    const std::size_t n = c.models[m].deployments.size();
+    g.deployments[m].resize(n);
+    ok[m].assign(n, 0);
+    failed[m].assign(n, 0);
+    ttfb_n[m].assign(n, 0);
+    p95_n[m].assign(n, 0);
+  }
+  g.pools.resize(c.providers.size());
+  for (const auto& w : workers) {
+    g.in_flight += w->in_flight.load(std::memory_order_relaxed);
+    for (std::size_t p = 0; p < c.providers.size(); ++p) {
+      g.pools[p].open += w->pool_gauges[p].open.load(std::memory_order_relaxed);
+      g.pools[p].idle += w->pool_gauges[p].idle.load(std::memory_order_relaxed);
+      g.pools[p].queued += w->pool_gauges[p].queued.load(std::memory_order_relaxed);
+      g.pools[p].max_open += c.providers[p].max_connections;
+      g.pools[p].max_queue += c.providers[p].max_queue;
+    }
+    const auto summary = w->published.load(std::memory_order_acquire);
+    if (!summary) continue;
+    for (std::size_t m = 0; m < g.deployments.size() && m < summary->slots.size(); ++m) {
+      for (std::size_t d = 0; d < g.deployments[m].size() && d < summary->slots[m].size(); ++d) {
+        const router::SlotSummary& x = summary->slots[m][d];
+        telemetry::Gauges::Deployment& o = g.deployments[m][d];
+        o.breaker = std::max<int>(o.breaker, x.breaker_state);
+        ok[m][d] += x.successes;
+        failed[m][d] += x.upstream_failures;
+        if (x.headroom_until > now) o.headroom = std::min(o.headroom, x.headroom);
+        if (x.ttfb_ms >= 0) {
+          o.ttfb_ms = (o.ttfb_ms < 0 ? 0 : o.ttfb_ms) + x.ttfb_ms;
+          ++ttfb_n[m][d];
+        }
+        if (x.p95_ttft_ms >= 0) {
+          o.p95_ttft_ms = (o.p95_ttft_ms < 0 ? 0 : o.p95_ttft_ms) + x.p95_ttft_ms;
+          ++p95_n[m][d];
+        }
+        o.in_flight += x.in_flight;
+      }
+    }
+  }
+  for (std::size_t m = 0; m < g.deployments.size(); ++m) {
+    for (std::size_t d = 0; d < g.deployments[m].size(); ++d) {
+      telemetry::Gauges::Deployment& o = g.deployments[m][d];
+      const std::int64_t total = ok[m][d] + failed[m][d];
+      o.window_outcomes = total;
+      o.health = total > 0 ? static_cast<double>(ok[m][d]) / static_cast<double>(total) : 1.0;
+      if (ttfb_n[m][d] > 0) o.ttfb_ms /= ttfb_n[m][d];
+      if (p95_n[m][d] > 0) o.p95_ttft_ms /= p95_n[m][d];
+      if (const router::RpmCap* cap = caps ? caps->get(m, d) : nullptr) {
+        o.local_headroom = cap->room(now);
+      }
+    }
+  }
+  g.access_log_dropped = access_log ? access_log->dropped() : 0;
+  return g;
+}
 
 Gateway::Gateway(std::shared_ptr<const config::Config> cfg) : impl_(std::make_unique<Impl>()) {
   impl_->cfg = std::move(cfg);
@@ -163,8 +242,19 @@ int Gateway::run() {
   const int n = std::max(1, cfg.server.workers);
   auto addr = net::ip::make_address(cfg.server.host);
   tcp::endpoint ep(addr, cfg.server.port);
+  impl_->access_log = std::make_unique<telemetry::AccessLog>(cfg.telemetry.access_log);
+  if (cfg.telemetry.metrics) {
+    impl_->metrics = std::make_unique<telemetry::Metrics>(cfg, n);
+    impl_->metrics->set_gauges([impl = impl_.get()] { return impl->gauges(); });
+  }
   for (int i = 0; i < n; ++i) {
     auto w = std::make_unique<Worker>(impl_->cfg, impl_->classifier, impl_->caps, impl_->ledger, i);
+    if (impl_->metrics) {
+      w->metrics = &impl_->metrics->worker(i);
+      w->metrics_layout = &impl_->metrics->layout();
+      w->all_metrics = impl_->metrics.get();
+    }
+    if (impl_->access_log->enabled()) w->access_log = impl_->access_log.get();
     w->listen(ep);
     if (i == 0) ep.port(w->acceptor.local_endpoint().port());  // port 0: share the real one
     impl_->workers.push_back(std::move(w));
@@ -225,6 +315,7 @@ int Gateway::run() {
 
   for (auto& w : impl_->workers) w->ioc.stop();
   for (auto& t : threads) t.join();
+  impl_->access_log->flush();
   spdlog::info("drained, exiting");
   return exit_code;
 }

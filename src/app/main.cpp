@@ -10,6 +10,7 @@
 #include "switchyard/app/gateway.hpp"
 #include "switchyard/config/config.hpp"
 #include "switchyard/router/classifier.hpp"
+#include "switchyard/telemetry/access_log.hpp"
 #include "switchyard/version.hpp"
 
 namespace {
@@ -20,7 +21,8 @@ constexpr const char* kUsage =
     "\n"
     "  --config FILE        configuration file (default: $SWITCHYARD_CONFIG)\n"
     "  --check-config FILE  validate FILE and exit: 0 valid, 2 invalid\n"
-    "  --log-level LEVEL    trace|debug|info|warn|error (default: info)\n"
+    "  --log-level LEVEL    trace|debug|info|warn|error|critical|off\n"
+    "                       (default: telemetry.log_level, else info)\n"
     "  --help               show this help\n"
     "  --version            print the version\n"
     "\n"
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string check_path;
   std::string log_level = "info";
+  bool log_level_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* flag) -> std::string {
@@ -53,6 +56,7 @@ int main(int argc, char** argv) {
       check_path = value("--check-config");
     } else if (a == "--log-level") {
       log_level = value("--log-level");
+      log_level_given = true;
     } else {
       std::fprintf(stderr, "switchyard: unknown argument '%s'\n%s", a.c_str(), kUsage);
       return 2;
@@ -99,6 +103,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "%s: %s\n", config_path.c_str(), e.what());
     return 2;
   }
+
+  // From here on, operational logs are in the configured form (JSON lines by default).
+  switchyard::telemetry::setup_operational_log(
+      cfg->telemetry.log_json, log_level_given ? log_level : cfg->telemetry.log_level);
 
   try {
     switchyard::app::Gateway gw(cfg);

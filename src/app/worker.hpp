@@ -13,6 +13,8 @@
 #include "switchyard/router/classifier.hpp"
 #include "switchyard/router/live_stats.hpp"
 #include "switchyard/router/scorer.hpp"
+#include "switchyard/telemetry/access_log.hpp"
+#include "switchyard/telemetry/metrics.hpp"
 #include "switchyard/usage/usage.hpp"
 #include "upstream/pool.hpp"
 
@@ -62,6 +64,20 @@ struct Worker {
   std::atomic<std::shared_ptr<const router::StatsSummary>> published;
   std::vector<Worker*> peers;  // the other workers (set before start(), read-only after)
   static constexpr std::chrono::milliseconds kStatsInterval{100};
+
+  // Telemetry (null when off): this worker's metric cells, the process's metrics (for
+  // scrapes and /admin/status) and the access log. Set before start(), owned by Gateway.
+  telemetry::WorkerMetrics* metrics = nullptr;
+  const telemetry::Layout* metrics_layout = nullptr;
+  const telemetry::Metrics* all_metrics = nullptr;
+  telemetry::AccessLog* access_log = nullptr;
+
+  /// This worker's pools as gauges, refreshed by the maintenance loop (kStatsInterval) so
+  /// a scrape on another thread never touches a pool. [provider]
+  struct PoolGauge {
+    std::atomic<std::int64_t> open{0}, idle{0}, queued{0};
+  };
+  std::unique_ptr<PoolGauge[]> pool_gauges;
 
   std::atomic<bool> draining{false};
   std::atomic<int> in_flight{0};  // requests being handled (read by the main thread)

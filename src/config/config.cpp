@@ -783,6 +783,42 @@ void parse_routing(const YAML::Node& node, const std::string& path, Config& conf
   read_field(f, "hedge_max_fraction", r.hedge_max_fraction, 0.0, 1.0);
 }
 
+void parse_telemetry(const YAML::Node& node, const std::string& path, Config& config) {
+  const Fields f(node, path, {"metrics", "metrics_path", "access_log", "log_level", "log_format"});
+  Telemetry& t = config.telemetry;
+  read_field(f, "metrics", t.metrics);
+  read_field(f, "metrics_path", t.metrics_path);
+  if (t.metrics_path.empty() || t.metrics_path[0] != '/' ||
+      t.metrics_path.find_first_of("?# ") != std::string::npos ||
+      has_control(t.metrics_path, /*allow_tab=*/false)) {
+    fail(f.path_of("metrics_path"), "expected a path starting with / (no query)");
+  }
+  for (std::string_view taken : {"/v1/", "/admin/", "/healthz", "/readyz", "/status"}) {
+    if (t.metrics_path.compare(0, taken.size(), taken) == 0 ||
+        (taken.back() != '/' && t.metrics_path == taken)) {
+      fail(f.path_of("metrics_path"), "is a path the gateway already serves");
+    }
+  }
+  read_field(f, "access_log", t.access_log);
+  if (t.access_log.empty()) fail(f.path_of("access_log"), "must not be empty (use off)");
+  if (has_control(t.access_log, /*allow_tab=*/false)) {
+    fail(f.path_of("access_log"), "must not contain control characters");
+  }
+  read_field(f, "log_level", t.log_level);
+  static constexpr std::array<std::string_view, 7> kLevels = {"trace", "debug",    "info", "warn",
+                                                              "error", "critical", "off"};
+  if (std::find(kLevels.begin(), kLevels.end(), t.log_level) == kLevels.end()) {
+    fail(f.path_of("log_level"), "unknown level " + quoted(t.log_level) +
+                                     " (expected trace, debug, info, warn, error, critical, off)");
+  }
+  std::string format = t.log_json ? "json" : "text";
+  read_field(f, "log_format", format);
+  if (format != "json" && format != "text") {
+    fail(f.path_of("log_format"), "unknown format " + quoted(format) + " (expected json, text)");
+  }
+  t.log_json = format == "json";
+}
+
 /// One entry per top-level key of the public format, in the order they are parsed
 /// (models and routing.tiers resolve providers, so providers come first). `parse == nullptr`
 /// marks a section that is part of the format but not implemented yet: it is refused, never
@@ -801,7 +837,7 @@ constexpr std::array kSections = {
     Section{"keys", nullptr, ""},
     Section{"storage", nullptr, ""},
     Section{"cache", nullptr, ""},
-    Section{"telemetry", nullptr, ""},
+    Section{"telemetry", &parse_telemetry, ""},
 };
 
 constexpr std::string_view kRootPath = "(root)";

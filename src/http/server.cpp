@@ -8,6 +8,7 @@
 #include "app/worker.hpp"
 #include "http/session.hpp"
 #include "switchyard/api/errors.hpp"
+#include "switchyard/telemetry/status_page.hpp"
 #include "upstream/proxy.hpp"
 
 namespace switchyard::http {
@@ -190,10 +191,12 @@ net::awaitable<void> Session::run() {
     Request req = parser.release();
     keep_alive_ = req.keep_alive() && !worker_.draining.load(std::memory_order_relaxed);
     assign_request_id(req);
+    begin_log(req);
     worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
     co_await dispatch(req);
     unwatch();
     worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    finish_log();
     if (client_gone_) break;
     if (!keep_alive_) break;
   }
@@ -227,9 +230,47 @@ net::awaitable<void> Session::lingering_close() {
 net::awaitable<void> Session::reject_and_close(int status, std::string_view message,
                                                std::string_view code) {
   keep_alive_ = false;
-  if (request_id_.empty()) assign_request_id(Request{});
+  // The request id of the request that could not be read (the previous one's otherwise).
+  assign_request_id(Request{});
+  begin_log(Request{});
   co_await send_error(status, message, "invalid_request_error", code);
+  finish_log();
   if (!stream_.is_tls()) co_await lingering_close();
+}
+
+void Session::begin_log(const Request& req) {
+  log_.reset();
+  log_.start = Clock::now();
+  log_.unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+  log_.request_id = request_id_;
+  if (req.method() != bhttp::verb::unknown) log_.method.assign(req.method_string());
+  log_.path.assign(path_of(req.target()));
+  const auto addr = peer_.address();
+  log_.client = addr.to_string();
+  if (addr.is_v6()) {
+    log_.client.insert(log_.client.begin(), '[');
+    log_.client.push_back(']');
+  }
+  log_.client += ':';
+  log_.client += std::to_string(peer_.port());
+}
+
+void Session::finish_log() {
+  if (streaming_) {
+    streaming_ = false;
+    if (worker_.metrics) worker_.metrics->stream_closed();
+  }
+  // Nothing was sent: the client left first (nginx's 499).
+  if (log_.status == 0) log_.status = 499;
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - log_.start).count();
+  if (worker_.metrics) {
+    const int slot = log_.slot >= 0 ? log_.slot : worker_.metrics_layout->unknown_slot();
+    worker_.metrics->request(log_.endpoint, slot, log_.status, ms / 1000);
+    if (log_.ttft_ms >= 0 && log_.slot >= 0) worker_.metrics->ttft(slot, log_.ttft_ms / 1000);
+  }
+  if (worker_.access_log) worker_.access_log->write(log_, ms);
 }
 
 namespace {
@@ -269,8 +310,29 @@ void append_head(std::string& out, const bhttp::fields& fields, unsigned status,
 
 }  // namespace
 
+namespace {
+
+// The error's type and code for the access log, from an OpenAI- or Anthropic-shaped body.
+void note_error(telemetry::RequestLog& log, std::string_view body) {
+  if (!log.error_type.empty() || body.size() > (64u << 10)) return;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return;
+  auto it = j.find("error");
+  if (it == j.end() || !it->is_object()) return;
+  auto str = [&](const char* k) {
+    auto v = it->find(k);
+    return v != it->end() && v->is_string() ? v->get<std::string>().substr(0, 64) : std::string();
+  };
+  log.error_type = str("type");
+  log.error_code = str("code");
+}
+
+}  // namespace
+
 net::awaitable<bool> Session::send(Response& res) {
   unwatch();
+  log_.status = res.result_int();
+  if (log_.status >= 400) note_error(log_, res.body());
   std::string head;
   head.reserve(512);
   append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()), request_id_,
@@ -294,6 +356,12 @@ net::awaitable<bool> Session::send_error(int status, std::string_view message,
 
 net::awaitable<bool> Session::start_chunked(bhttp::response<bhttp::empty_body>& head) {
   unwatch();
+  log_.status = head.result_int();
+  log_.stream = true;
+  if (!streaming_) {
+    streaming_ = true;
+    if (worker_.metrics) worker_.metrics->stream_opened();
+  }
   std::string bytes;
   bytes.reserve(512);
   append_head(bytes, head.base(), head.result_int(), bhttp::obsolete_reason(head.result()),
@@ -316,6 +384,10 @@ net::awaitable<bool> Session::write_chunk(std::string_view data) {
   auto [ec, n] =
       co_await stream_.visit([&](auto& s) { return net::async_write(s, bufs, use_nothrow); });
   if (ec) keep_alive_ = false;
+  // A stream's first chunk holds its first content event (the relay commits there).
+  if (!ec && log_.ttft_ms < 0) {
+    log_.ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - log_.start).count();
+  }
   co_return !ec;
 }
 
@@ -343,24 +415,28 @@ net::awaitable<void> Session::dispatch(Request& req) {
   };
 
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
+    log_.endpoint = telemetry::Endpoint::chat;
     const bool allowed = co_await only(bhttp::verb::post, "POST");
     if (!allowed) co_return;
     co_await upstream::handle_chat(*this, req);
     co_return;
   }
   if (path == "/v1/embeddings" || path == "/embeddings") {
+    log_.endpoint = telemetry::Endpoint::embeddings;
     const bool allowed = co_await only(bhttp::verb::post, "POST");
     if (!allowed) co_return;
     co_await upstream::handle_embeddings(*this, req);
     co_return;
   }
   if (path == "/v1/messages" || path == "/messages") {
+    log_.endpoint = telemetry::Endpoint::messages;
     const bool allowed = co_await only(bhttp::verb::post, "POST");
     if (!allowed) co_return;
     co_await upstream::handle_messages(*this, req);
     co_return;
   }
   if (path.substr(0, 7) == "/admin/") {
+    log_.endpoint = telemetry::Endpoint::admin;
     const std::string& key = worker_.cfg->admin_key;
     if (key.empty()) {
       co_await send_error(404, "The admin API is off (no admin.key configured).",
@@ -388,6 +464,21 @@ net::awaitable<void> Session::dispatch(Request& req) {
       co_await upstream::handle_route_explain(*this, req);
       co_return;
     }
+    if (path == "/admin/status") {
+      const bool allowed = co_await only(bhttp::verb::get, "GET");
+      if (!allowed) co_return;
+      if (!worker_.all_metrics) {
+        co_await send_error(404, "Metrics are off (telemetry.metrics: false).",
+                            "invalid_request_error", "unknown_url");
+        co_return;
+      }
+      Response res{bhttp::status::ok, 11};
+      res.set(bhttp::field::content_type, "application/json");
+      res.set(bhttp::field::cache_control, "no-store");
+      res.body() = worker_.all_metrics->status_json();
+      co_await send(res);
+      co_return;
+    }
     if (path == "/admin/usage") {
       const bool allowed = co_await only(bhttp::verb::get, "GET");
       if (!allowed) co_return;
@@ -398,7 +489,33 @@ net::awaitable<void> Session::dispatch(Request& req) {
                         "invalid_request_error", "unknown_url");
     co_return;
   }
+  if (worker_.all_metrics && path == worker_.cfg->telemetry.metrics_path) {
+    log_.endpoint = telemetry::Endpoint::metrics;
+    const bool allowed = co_await only(bhttp::verb::get, "GET");
+    if (!allowed) co_return;
+    Response res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = worker_.all_metrics->scrape();
+    co_await send(res);
+    co_return;
+  }
+  if (path == "/status") {
+    log_.endpoint = telemetry::Endpoint::status;
+    const bool allowed = co_await only(bhttp::verb::get, "GET");
+    if (!allowed) co_return;
+    Response res{bhttp::status::ok, 11};
+    res.set(bhttp::field::content_type, "text/html; charset=utf-8");
+    res.set(bhttp::field::cache_control, "no-store");
+    // Self-contained: no script, style or font from anywhere but this page.
+    res.set("content-security-policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "connect-src 'self'; img-src data:");
+    res.body() = telemetry::status_page_html();
+    co_await send(res);
+    co_return;
+  }
   if (path == "/v1/models" || path == "/models") {
+    log_.endpoint = telemetry::Endpoint::models;
     const bool allowed = co_await only(bhttp::verb::get, "GET");
     if (!allowed) co_return;
     Response res{bhttp::status::ok, 11};
@@ -410,6 +527,7 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_return;
   }
   if (path == "/healthz") {
+    log_.endpoint = telemetry::Endpoint::health;
     const bool allowed = co_await only(bhttp::verb::get, "GET");
     if (!allowed) co_return;
     Response res{bhttp::status::ok, 11};
@@ -419,6 +537,7 @@ net::awaitable<void> Session::dispatch(Request& req) {
     co_return;
   }
   if (path == "/readyz") {
+    log_.endpoint = telemetry::Endpoint::health;
     const bool allowed = co_await only(bhttp::verb::get, "GET");
     if (!allowed) co_return;
     bool draining = worker_.draining.load(std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "net/common.hpp"
+#include "switchyard/telemetry/access_log.hpp"
 
 namespace switchyard::app {
 struct Worker;
@@ -49,6 +50,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void unwatch();
   bool client_gone() const { return client_gone_; }
 
+  /// What this request did, for its access-log line and metrics; handlers fill in what
+  /// they learn (model, deployment, usage, …). Reset at each new request.
+  telemetry::RequestLog& log() { return log_; }
+
   /// Called on drain from the worker thread: wakes a session idling between requests.
   void wake_if_idle();
 
@@ -62,6 +67,9 @@ class Session : public std::enable_shared_from_this<Session> {
   net::awaitable<void> lingering_close();
   void arm_read_timer(std::chrono::milliseconds after);
   void assign_request_id(const Request& req);
+  void begin_log(const Request& req);
+  /// The request is over: its metrics and its access-log line.
+  void finish_log();
 
   AnyStream stream_;
   app::Worker& worker_;
@@ -79,6 +87,8 @@ class Session : public std::enable_shared_from_this<Session> {
   };
   std::shared_ptr<Watch> watch_;
   bool client_gone_ = false;
+  bool streaming_ = false;  // a chunked response is open (counted in open streams)
+  telemetry::RequestLog log_;
 };
 
 }  // namespace switchyard::http

@@ -150,7 +150,12 @@ std::shared_ptr<const StatsSummary> LocalStats::summarize(Clock::time_point now)
       x.headroom = s.headroom;
       x.headroom_until = s.headroom_until;
       x.retry_until = s.retry_until;
-      x.breaker_blocking = s.breaker.state(now) != CircuitBreaker::State::closed;
+      const CircuitBreaker::State state = s.breaker.state(now);
+      x.breaker_blocking = state != CircuitBreaker::State::closed;
+      x.breaker_state = state == CircuitBreaker::State::closed      ? 0
+                        : state == CircuitBreaker::State::half_open ? 1
+                                                                    : 2;
+      x.in_flight = s.in_flight;
       x.share = s.breaker.share(now);
       x.p95_ttft_ms = s.p95_ttft_ms;
       r.push_back(x);

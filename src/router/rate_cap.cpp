@@ -37,4 +37,11 @@ RpmCap::Clock::duration RpmCap::wait(Clock::time_point now) const noexcept {
       std::chrono::nanoseconds(std::max<std::int64_t>(d, 0)));
 }
 
+double RpmCap::room(Clock::time_point now) const noexcept {
+  const std::int64_t ahead =
+      std::max<std::int64_t>(tat_.load(std::memory_order_relaxed) - ns(now), 0);
+  const double full = static_cast<double>(tolerance_ + interval_);
+  return std::clamp(1.0 - static_cast<double>(ahead) / full, 0.0, 1.0);
+}
+
 }  // namespace switchyard::router

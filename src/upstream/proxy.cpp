@@ -100,6 +100,40 @@ std::string describe_io(const error_code& ec, Errc e, std::chrono::milliseconds 
   return "upstream connection failed: " + ec.message();
 }
 
+// The metrics' reason for a failed attempt (nothing for failures that are not the
+// upstream's or the pool's, such as the client leaving).
+std::optional<telemetry::ErrorReason> error_reason(Errc e, int status) {
+  using R = telemetry::ErrorReason;
+  switch (e) {
+    case Errc::connect_failed:
+    case Errc::connect_timeout:
+      return R::connect;
+    case Errc::tls_failed:
+      return R::tls;
+    case Errc::first_byte_timeout:
+    case Errc::first_token_timeout:
+    case Errc::idle_timeout:
+    case Errc::total_timeout:
+      return R::timeout;
+    case Errc::upstream_status:
+      return status == 429 ? R::status_429 : status >= 500 ? R::status_5xx : R::status_4xx;
+    case Errc::upstream_reset:
+      return R::reset;
+    case Errc::upstream_malformed:
+    case Errc::upstream_empty:
+      return R::malformed;
+    case Errc::pool_overflow:
+      return R::pool_overflow;
+    case Errc::upstream_error_event:
+      return R::stream_error;
+    default:
+      if (status == 429) return R::status_429;
+      if (status >= 500) return R::status_5xx;
+      if (status >= 400) return R::status_4xx;
+      return std::nullopt;
+  }
+}
+
 bool is_passthrough_header(std::string_view name) {
   return beast::iequals(name, "x-request-id") || beast::iequals(name, "retry-after") ||
          (name.size() > 12 && beast::iequals(name.substr(0, 12), "x-ratelimit-"));
@@ -443,6 +477,10 @@ class ChatCall {
   void abandon(Attempt& a) {
     if (a.stats_done) return;
     a.stats_done = true;
+    if (auto* m = worker_.metrics) {
+      m->attempt(slot_of(a), telemetry::AttemptOutcome::cancelled,
+                 std::chrono::duration<double>(Clock::now() - a.started).count());
+    }
     worker_.stats.attempt_abandoned(model_index_, a.idx, Clock::now());
   }
   net::awaitable<void> settle();
@@ -473,6 +511,12 @@ class ChatCall {
     if (a.conn) a.pool->release(std::move(a.conn), reusable);
   }
   bool stopped(const Attempt& a) const { return a.cancelled || session_.client_gone(); }
+  /// The attempt's metrics slot; -1 with metrics off.
+  int slot_of(const Attempt& a) const {
+    return worker_.metrics_layout ? worker_.metrics_layout->slot(model_index_, a.idx) : -1;
+  }
+  /// The request's end in the metrics that are per request, not per attempt.
+  void count_request_outcome();
 
   http::Session& session_;
   app::Worker& worker_;
@@ -482,7 +526,9 @@ class ChatCall {
   std::size_t model_index_ = 0;
   const config::Model* model_ = nullptr;
   int attempts_ = 0;
-  bool hedged_ = false;       // this request started a hedge
+  bool hedged_ = false;                    // this request started a hedge
+  const Attempt* hedge_winner_ = nullptr;  // the attempt that won the hedged race
+  bool rescued_ = false;                   // a continuation finished the broken stream
   bool rpm_refused_ = false;  // some deployment was skipped because its max_rpm was used up
   std::vector<Outcome> failures_;
   std::optional<adapters::ClientError> unsupported_;     // why some deployment refused it
@@ -609,6 +655,15 @@ std::optional<Clock::time_point> ChatCall::hedge_time(std::size_t idx,
 void ChatCall::record(Attempt& a, const Outcome& o, Clock::time_point now) {
   a.stats_done = true;
   const bool failed = o.kind == Outcome::Kind::failover || o.broke;
+  if (auto* m = worker_.metrics) {
+    const int slot = slot_of(a);
+    m->attempt(slot,
+               failed ? telemetry::AttemptOutcome::failure : telemetry::AttemptOutcome::success,
+               std::chrono::duration<double>(now - a.started).count());
+    if (failed) {
+      if (auto reason = error_reason(o.err, o.status)) m->upstream_error(slot, *reason);
+    }
+  }
   const api::Origin origin =
       o.kind == Outcome::Kind::failover ? api::origin_of(o.err) : api::Origin::upstream;
   worker_.stats.attempt_finished(model_index_, a.idx, now, !failed, origin, a.ttfb_ms,
@@ -652,6 +707,22 @@ void ChatCall::account(const Attempt& a, const Outcome& o, bool client_cut) {
     if (r.tokens.output_tokens < 0) r.tokens.output_tokens = usage::estimate_tokens(a.answer_bytes);
   }
   r.cost_usd = usage::cost_usd(r.tokens, a.d->price);
+  const bool estimated = r.provenance == usage::Provenance::estimated;
+  if (auto* m = worker_.metrics) {
+    m->tokens(slot_of(a), estimated, r.tokens.input_tokens, r.tokens.output_tokens,
+              r.tokens.cached_input_tokens, r.tokens.cache_write_tokens, r.cost_usd);
+  }
+  // The access log sums the answer's records (a rescued stream has one per attempt) and
+  // names the deployment that gave the last part.
+  telemetry::RequestLog& log = session_.log();
+  log.slot = slot_of(a);
+  log.deployment = r.deployment;
+  log.has_usage = true;
+  log.input_tokens += r.tokens.input_tokens;
+  log.output_tokens += r.tokens.output_tokens;
+  log.cached_tokens += std::max<std::int64_t>(r.tokens.cached_input_tokens, 0);
+  log.estimated = log.estimated || estimated;
+  log.cost_usd += r.cost_usd;
   spdlog::debug("{} usage {} in={} out={} cached={} ({}) cost={:.6f}", r.request_id, r.deployment,
                 r.tokens.input_tokens, r.tokens.output_tokens, r.tokens.cached_input_tokens,
                 usage::name_of(r.provenance), r.cost_usd);
@@ -677,9 +748,30 @@ net::awaitable<void> ChatCall::settle() {
   }
 }
 
+void ChatCall::count_request_outcome() {
+  telemetry::RequestLog& log = session_.log();
+  log.attempts = attempts_;
+  auto* m = worker_.metrics;
+  if (!m || model_ == nullptr) return;
+  const int model = static_cast<int>(model_index_);
+  // Answered: the client got a whole answer (a 2xx head and no error event after it).
+  const bool answered =
+      log.status > 0 && log.status < 400 && log.error_code.empty() && !session_.client_gone();
+  int failed_attempts = 0;
+  for (const Outcome& f : failures_) failed_attempts += f.kind == Outcome::Kind::failover ? 1 : 0;
+  if (failed_attempts > 0 && attempts_ > 1) m->failover(model, answered);
+  if (hedged_) {
+    m->hedge(model, hedge_winner_ == nullptr ? telemetry::HedgeOutcome::none_won
+                    : hedge_winner_->hedge   ? telemetry::HedgeOutcome::backup_won
+                                             : telemetry::HedgeOutcome::primary_won);
+  }
+  if (rescues_ > 0) m->rescue(model, rescued_);
+}
+
 net::awaitable<void> ChatCall::run() {
   co_await serve();
   co_await settle();
+  count_request_outcome();
   // Attempts that finished after the call stopped caring (the client left) still count.
   for (auto& a : attempts_list_) {
     if (a->finished && !a->handled) give_back(*a, false);
@@ -809,6 +901,8 @@ std::string ChatCall::continuation_request(const config::Deployment& d) {
 
 // The client's stream ends with one error event (in its dialect), no [DONE].
 net::awaitable<void> ChatCall::end_with_error(std::string_view message, std::string_view code) {
+  session_.log().error_type = "api_error";
+  session_.log().error_code.assign(code.empty() ? std::string_view("stream_error") : code);
   std::string out;
   if (client_.writer) {
     client_.writer->on_error("api_error", message, out);
@@ -870,6 +964,10 @@ net::awaitable<void> ChatCall::serve() {
       co_return;
     }
   }
+  telemetry::RequestLog& log = session_.log();
+  log.trace_id = trace_.trace_id;
+  log.model = chat_.model;
+  log.stream = chat_.stream;
   const config::Model* model = cfg_.find_model(chat_.model);
   if (!model) {
     co_await send_err(
@@ -878,6 +976,8 @@ net::awaitable<void> ChatCall::serve() {
     co_return;
   }
   model_ = model;
+  model_index_ = static_cast<std::size_t>(model - cfg_.models.data());
+  if (worker_.metrics) log.slot = worker_.metrics_layout->model_slot(model_index_);
   // If the client leaves while we wait on a provider, stop that provider's work at once.
   session_.watch_client([this] {
     for (auto& a : attempts_list_) {
@@ -889,6 +989,21 @@ net::awaitable<void> ChatCall::serve() {
   RouteDecision route = embeddings_ ? embeddings_route(*model, started)
                                     : decide_route(worker_, req_, chat_, *model, started);
   route_ = route.line;
+  log.task.assign(route.task.task);
+  if (auto* m = worker_.metrics) {
+    using telemetry::Decision;
+    const Decision d = route.error_status == 429   ? Decision::rate_limited
+                       : route.error_status == 503 ? Decision::no_route
+                       : route.error_status != 0   ? Decision::rejected
+                       : route.ranking.panic       ? Decision::panic
+                                                   : Decision::routed;
+    const int model_i = static_cast<int>(model_index_);
+    m->decision(model_i, worker_.metrics_layout->task_index(route.task.task), d);
+    for (const auto& c : route.ranking.excluded) {
+      m->exclusion(worker_.metrics_layout->slot(model_index_, c.index),
+                   telemetry::exclusion_of(c.excluded_because));
+    }
+  }
   if (route.error_status != 0) {
     http::Response res{static_cast<bhttp::status>(route.error_status), 11};
     res.set(bhttp::field::content_type, "application/json");
@@ -964,6 +1079,9 @@ net::awaitable<void> ChatCall::serve() {
     if (!admit(idx)) continue;
     ++tries[idx];
     ++attempts_;
+    if (tries[idx] > 1 && worker_.metrics) {
+      worker_.metrics->retry(worker_.metrics_layout->slot(model_index_, idx));
+    }
 
     // The race: the attempt, plus at most one backup if it is slow to reach its win point.
     std::optional<Clock::time_point> hedge_at;
@@ -1061,6 +1179,7 @@ net::awaitable<void> ChatCall::serve() {
       abandon(a);
     }
     winner->handled = true;
+    if (hedged_ && hedge_winner_ == nullptr) hedge_winner_ = winner;
     Outcome o = std::move(winner->outcome);
     if (o.kind == Outcome::Kind::ready) o = co_await deliver(*winner);
     const Clock::time_point now = Clock::now();
@@ -1078,6 +1197,7 @@ net::awaitable<void> ChatCall::serve() {
       case Outcome::Kind::ready:
       case Outcome::Kind::done:
         if (winner->continuation && !o.broke) {
+          rescued_ = true;
           spdlog::info("{} stream rescued by {}/{} after {} continuation(s)", session_.request_id(),
                        wd.provider, wd.model, rescues_);
         }
@@ -2022,7 +2142,11 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
     r.code = std::move(broke_code);
     co_return r;
   }
-  if (!done) emit_error(s, broke_message, broke_code);
+  if (!done) {
+    emit_error(s, broke_message, broke_code);
+    session_.log().error_type = "api_error";
+    session_.log().error_code = broke_code;
+  }
   bool client_ok = co_await session_.write_chunk(s.out);
   if (client_ok) client_ok = co_await session_.finish_chunked();
   if (reusable && client_ok && !parser.is_done()) {
@@ -2043,6 +2167,10 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
   a.answer_bytes = s.content_bytes;
   Outcome result;
   result.broke = !done;
+  if (!done)
+    result.err = s.upstream_error ? Errc::upstream_error_event
+                 : e != Errc::ok  ? e
+                                  : Errc::upstream_reset;
   const double secs = std::chrono::duration<double>(s.last_content_at - s.first_content_at).count();
   if (s.content_events >= 4 && secs > 0.001) {
     result.tokens_per_s = static_cast<double>(s.content_events - 1) / secs;

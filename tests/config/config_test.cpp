@@ -526,7 +526,39 @@ TEST(ConfigErrors, UnsupportedSectionsAreRefusedNotIgnored) {
   EXPECT_EQ(parse_error(kMinimal + "keys: []\n"), "keys: not supported yet");
   EXPECT_EQ(parse_error(kMinimal + "storage: { redis: \"\" }\n"), "storage: not supported yet");
   EXPECT_EQ(parse_error(kMinimal + "cache: { enabled: false }\n"), "cache: not supported yet");
-  EXPECT_EQ(parse_error(kMinimal + "telemetry:\n"), "telemetry: not supported yet");
+}
+
+TEST(ConfigParse, Telemetry) {
+  const Config d = parse(kMinimal);
+  EXPECT_TRUE(d.telemetry.metrics);
+  EXPECT_EQ(d.telemetry.metrics_path, "/metrics");
+  EXPECT_EQ(d.telemetry.access_log, "stdout");
+  EXPECT_EQ(d.telemetry.log_level, "info");
+  EXPECT_TRUE(d.telemetry.log_json);
+  const Config c = parse(kMinimal +
+                         "telemetry: { metrics: false, metrics_path: /internal/metrics, "
+                         "access_log: /var/log/sy.log, log_level: debug, log_format: text }\n");
+  EXPECT_FALSE(c.telemetry.metrics);
+  EXPECT_EQ(c.telemetry.metrics_path, "/internal/metrics");
+  EXPECT_EQ(c.telemetry.access_log, "/var/log/sy.log");
+  EXPECT_EQ(c.telemetry.log_level, "debug");
+  EXPECT_FALSE(c.telemetry.log_json);
+  EXPECT_EQ(
+      parse_error(kMinimal + "telemetry: { log_level: loud }\n"),
+      "telemetry.log_level: unknown level \"loud\" (expected trace, debug, info, warn, error, "
+      "critical, off)");
+  EXPECT_EQ(parse_error(kMinimal + "telemetry: { metrics_path: \"/m?x=1\" }\n"),
+            "telemetry.metrics_path: expected a path starting with / (no query)");
+  EXPECT_EQ(parse_error(kMinimal + "telemetry: { metrics_path: /status }\n"),
+            "telemetry.metrics_path: is a path the gateway already serves");
+  EXPECT_EQ(parse_error(kMinimal + "telemetry: { metrics_path: /admin/m }\n"),
+            "telemetry.metrics_path: is a path the gateway already serves");
+  EXPECT_EQ(parse_error(kMinimal + "telemetry: { log_format: xml }\n"),
+            "telemetry.log_format: unknown format \"xml\" (expected json, text)");
+  EXPECT_EQ(parse_error(kMinimal + "telemetry: { access_log: \"\" }\n"),
+            "telemetry.access_log: must not be empty (use off)");
+  EXPECT_EQ(parse_error(kMinimal + "telemetry: { metrics: yes please }\n"),
+            "telemetry.metrics: expected a boolean");
 }
 
 TEST(ConfigErrors, ProviderKinds) {

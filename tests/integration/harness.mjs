@@ -87,7 +87,7 @@ export async function startGateway(yaml, { env = {}, args = [] } = {}) {
 // A minimal config: one provider `mock` at mockUrl and the given models.
 // models: { name: [ 'upstream-model?directives', ... ] } or full deployment objects.
 // modelOptions: { name: { hedge_after_ms: 100, ... } } — extra keys per model.
-export function config({ providers, models, server = {}, routing, admin, strategy = 'fallback', modelOptions = {} }) {
+export function config({ providers, models, server = {}, routing, admin, telemetry, strategy = 'fallback', modelOptions = {} }) {
   const lines = ['server:', `  listen: "127.0.0.1:0"`, `  workers: ${server.workers ?? 2}`];
   for (const [k, v] of Object.entries(server)) if (k !== 'workers') lines.push(`  ${k}: ${JSON.stringify(v)}`);
   lines.push('providers:');
@@ -115,6 +115,7 @@ export function config({ providers, models, server = {}, routing, admin, strateg
   }
   if (routing) lines.push(`routing: ${JSON.stringify(routing)}`);
   if (admin) lines.push(`admin: ${JSON.stringify(admin)}`);
+  if (telemetry) lines.push(`telemetry: ${JSON.stringify(telemetry)}`);
   return lines.join('\n') + '\n';
 }
 

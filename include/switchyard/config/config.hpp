@@ -182,8 +182,19 @@ struct Routing {
   const Tier* find_tier(std::string_view name) const;
 };
 
+// --- telemetry (issue 7) --------------------------------------------------------------
+
+struct Telemetry {
+  bool metrics = true;  ///< serve metrics_path (false: 404, nothing counted)
+  std::string metrics_path = "/metrics";
+  std::string access_log = "stdout";  ///< stdout | stderr | a file path | off
+  std::string log_level = "info";     ///< operational logs: trace..critical | off
+  bool log_json = true;               ///< log_format: json (default) | text
+};
+
 struct Config {
   Server server;
+  Telemetry telemetry;
   std::string admin_key;
   std::vector<Provider> providers;
   std::vector<Model> models;

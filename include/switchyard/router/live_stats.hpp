@@ -36,9 +36,11 @@ struct SlotSummary {
   double headroom = 1.0;
   std::chrono::steady_clock::time_point headroom_until{};
   std::chrono::steady_clock::time_point retry_until{};
-  bool breaker_blocking = false;  ///< open, or half-open (the worker that tripped probes)
-  double share = 1.0;             ///< slow-start share of that worker's breaker
-  double p95_ttft_ms = -1;        ///< < 0: too few samples
+  bool breaker_blocking = false;   ///< open, or half-open (the worker that tripped probes)
+  double share = 1.0;              ///< slow-start share of that worker's breaker
+  double p95_ttft_ms = -1;         ///< < 0: too few samples
+  std::uint8_t breaker_state = 0;  ///< 0 closed, 1 half-open, 2 open (for metrics)
+  int in_flight = 0;               ///< attempts in flight (for metrics)
 };
 
 /// One worker's published state: [model][deployment]. Immutable once published.
@@ -102,6 +104,8 @@ class LocalStats {
 
   /// This worker's own state, for the other workers.
   std::shared_ptr<const StatsSummary> summarize(Clock::time_point now) const;
+  /// The process's max_rpm caps (null: none configured).
+  const RpmCaps* caps() const { return caps_.get(); }
   /// The other workers' latest summaries (replaces the previous set).
   void set_peers(std::vector<std::shared_ptr<const StatsSummary>> peers) {
     peers_ = std::move(peers);

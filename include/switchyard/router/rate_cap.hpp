@@ -33,6 +33,8 @@ class RpmCap {
   void give_back() noexcept;
   /// How long until a request would be let through (zero if one would be now).
   Clock::duration wait(Clock::time_point now) const noexcept;
+  /// Share of the bucket that is free at `now`, 0..1 (1: a full burst of max_rpm).
+  double room(Clock::time_point now) const noexcept;
 
  private:
   std::int64_t interval_;   // ns between requests at the steady rate

@@ -22,7 +22,7 @@ pids+=($!)
 for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
 MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
 
-start_gw() { # name telemetry-yaml → prints the port
+start_gw() { # name telemetry-yaml → sets PORT (not in a subshell: cleanup must know the pid)
   cat >"$tmp/$1.yaml" <<YAML
 server: { listen: "127.0.0.1:0", workers: 1 }
 providers:
@@ -39,10 +39,13 @@ YAML
   "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" &
   pids+=($!)
   for _ in $(seq 100); do grep -q "listening on" "$tmp/$1.out" 2>/dev/null && break; sleep 0.05; done
-  sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/$1.out"
+  PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/$1.out")
 }
-ON=$(start_gw on "{ metrics: true, access_log: $tmp/access.log }")
-OFF=$(start_gw off "{ metrics: false, access_log: off }")
+# ON_TELEMETRY / OFF_TELEMETRY override the two sides (to measure one part alone).
+start_gw on "${ON_TELEMETRY:-{ metrics: true, access_log: $tmp/access.log \}}"
+ON=$PORT
+start_gw off "${OFF_TELEMETRY:-{ metrics: false, access_log: off \}}"
+OFF=$PORT
 
 run() { # name port conns
   BENCH_MODEL=bench wrk -t1 -c"$3" -d"${DUR}s" --latency -s bench/post.lua \
@@ -63,5 +66,5 @@ for r in $(seq "$ROUNDS"); do
   run "on-c64-r$r" "$ON" 64
   run "off-c64-r$r" "$OFF" 64
 done
-echo "access log lines written: $(wc -l <"$tmp/access.log")"
+[ -f "$tmp/access.log" ] && echo "access log lines written: $(wc -l <"$tmp/access.log")"
 curl -s "http://127.0.0.1:$ON/metrics" | grep '^switchyard_requests_total' || true

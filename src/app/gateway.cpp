@@ -133,6 +133,7 @@ net::awaitable<void> Worker::maintenance_loop() {
     if (ec) co_return;
     const auto now = Clock::now();
     published.store(stats.summarize(now), std::memory_order_release);
+    if (access_log) access_log->submit(access_batch);  // lines reach the log within a tick
     for (std::size_t i = 0; i < pools.size(); ++i) {
       pool_gauges[i].open.store(static_cast<std::int64_t>(pools[i]->open()),
                                 std::memory_order_relaxed);
@@ -315,6 +316,7 @@ int Gateway::run() {
 
   for (auto& w : impl_->workers) w->ioc.stop();
   for (auto& t : threads) t.join();
+  for (auto& w : impl_->workers) impl_->access_log->submit(w->access_batch);
   impl_->access_log->flush();
   spdlog::info("drained, exiting");
   return exit_code;

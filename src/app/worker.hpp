@@ -71,6 +71,7 @@ struct Worker {
   const telemetry::Layout* metrics_layout = nullptr;
   const telemetry::Metrics* all_metrics = nullptr;
   telemetry::AccessLog* access_log = nullptr;
+  telemetry::AccessLog::Batch access_batch;  // this worker's lines not yet handed over
 
   /// This worker's pools as gauges, refreshed by the maintenance loop (kStatsInterval) so
   /// a scrape on another thread never touches a pool. [provider]

@@ -247,14 +247,17 @@ void Session::begin_log(const Request& req) {
   log_.request_id = request_id_;
   if (req.method() != bhttp::verb::unknown) log_.method.assign(req.method_string());
   log_.path.assign(path_of(req.target()));
-  const auto addr = peer_.address();
-  log_.client = addr.to_string();
-  if (addr.is_v6()) {
-    log_.client.insert(log_.client.begin(), '[');
-    log_.client.push_back(']');
+  if (peer_text_.empty()) {  // once per connection
+    const auto addr = peer_.address();
+    peer_text_ = addr.to_string();
+    if (addr.is_v6()) {
+      peer_text_.insert(peer_text_.begin(), '[');
+      peer_text_.push_back(']');
+    }
+    peer_text_ += ':';
+    peer_text_ += std::to_string(peer_.port());
   }
-  log_.client += ':';
-  log_.client += std::to_string(peer_.port());
+  log_.client = peer_text_;
 }
 
 void Session::finish_log() {
@@ -270,7 +273,7 @@ void Session::finish_log() {
     worker_.metrics->request(log_.endpoint, slot, log_.status, ms / 1000);
     if (log_.ttft_ms >= 0 && log_.slot >= 0) worker_.metrics->ttft(slot, log_.ttft_ms / 1000);
   }
-  if (worker_.access_log) worker_.access_log->write(log_, ms);
+  if (worker_.access_log) worker_.access_log->write(worker_.access_batch, log_, ms);
 }
 
 namespace {

@@ -89,6 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool client_gone_ = false;
   bool streaming_ = false;  // a chunked response is open (counted in open streams)
   telemetry::RequestLog log_;
+  std::string peer_text_;  // "ip:port" for the access log, made at the first request
 };
 
 }  // namespace switchyard::http

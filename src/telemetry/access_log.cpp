@@ -1,17 +1,20 @@
 #include "switchyard/telemetry/access_log.hpp"
 
-#include <spdlog/async.h>
-#include <spdlog/async_logger.h>
 #include <spdlog/details/file_helper.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <charconv>
 #include <cmath>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
+#include <mutex>
 #include <stdexcept>
+#include <thread>
 
 namespace switchyard::telemetry {
 
@@ -47,6 +50,19 @@ void field_string(std::string& out, std::string_view name, std::string_view v, b
   out.push_back('"');
 }
 
+// A string the gateway made or validated itself (ids, hex, token characters): no escaping.
+void field_plain(std::string& out, std::string_view name, std::string_view v) {
+  out.append(",\"");
+  out.append(name);
+  if (v.empty()) {
+    out.append("\":null");
+    return;
+  }
+  out.append("\":\"");
+  out.append(v);
+  out.push_back('"');
+}
+
 void field_raw(std::string& out, std::string_view name) {
   out.push_back(',');
   out.push_back('"');
@@ -54,15 +70,40 @@ void field_raw(std::string& out, std::string_view name) {
   out.append("\":");
 }
 
+void append_digits(std::string& out, int v, int width) {
+  char buf[8];
+  for (int i = width - 1; i >= 0; --i, v /= 10) buf[i] = static_cast<char>('0' + v % 10);
+  out.append(buf, static_cast<std::size_t>(width));
+}
+
+// "2026-12-01T20:14:39.747Z". The date and time of day are formatted once per second per
+// thread (gmtime_r is the expensive part), the milliseconds every time.
 void append_utc_time(std::string& out, std::int64_t unix_ms) {
-  const std::time_t secs = static_cast<std::time_t>(unix_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  const int n = std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                              tm.tm_sec, static_cast<int>(unix_ms % 1000));
-  out.append(buf, static_cast<std::size_t>(n));
+  thread_local std::int64_t cached_second = -1;
+  thread_local std::string cached;  // "YYYY-MM-DDTHH:MM:SS"
+  const std::int64_t second = unix_ms >= 0 ? unix_ms / 1000 : (unix_ms - 999) / 1000;
+  if (second != cached_second) {
+    const std::time_t t = static_cast<std::time_t>(second);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    cached.clear();
+    append_digits(cached, tm.tm_year + 1900, 4);
+    cached.push_back('-');
+    append_digits(cached, tm.tm_mon + 1, 2);
+    cached.push_back('-');
+    append_digits(cached, tm.tm_mday, 2);
+    cached.push_back('T');
+    append_digits(cached, tm.tm_hour, 2);
+    cached.push_back(':');
+    append_digits(cached, tm.tm_min, 2);
+    cached.push_back(':');
+    append_digits(cached, tm.tm_sec, 2);
+    cached_second = second;
+  }
+  out.append(cached);
+  out.push_back('.');
+  append_digits(out, static_cast<int>(unix_ms - second * 1000), 3);
+  out.push_back('Z');
 }
 
 // %* in the operational log's pattern: the message as the inside of a JSON string.
@@ -102,7 +143,18 @@ class LineFileSink final : public spdlog::sinks::base_sink<std::mutex> {
 
 void append_json_escaped(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < s.size(); ++i) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    // Runs of printable ASCII other than '"' and '\\' (nearly everything) go in one append.
+    std::size_t run = i;
+    while (run < s.size()) {
+      const auto c = static_cast<unsigned char>(s[run]);
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
+      ++run;
+    }
+    out.append(s.data() + i, run - i);
+    i = run;
+    if (i == s.size()) break;
     const auto c = static_cast<unsigned char>(s[i]);
     switch (c) {
       case '"':
@@ -125,9 +177,9 @@ void append_json_escaped(std::string& out, std::string_view s) {
           out.append("\\u00");
           out.push_back(kHex[c >> 4]);
           out.push_back(kHex[c & 15]);
-        } else if (c >= 0x80) {
+        } else {
           // Keep valid UTF-8 as it is; a stray byte becomes U+FFFD so the line stays JSON.
-          std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+          const std::size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
           bool ok = len != 0 && c < 0xf5 && i + len <= s.size();
           for (std::size_t k = 1; ok && k < len; ++k) {
             ok = (static_cast<unsigned char>(s[i + k]) & 0xc0) == 0x80;
@@ -138,10 +190,9 @@ void append_json_escaped(std::string& out, std::string_view s) {
           } else {
             out.append("\\ufffd");
           }
-        } else {
-          out.push_back(static_cast<char>(c));
         }
     }
+    ++i;
   }
 }
 
@@ -174,14 +225,21 @@ void RequestLog::reset() {
 std::string format_access_line(const RequestLog& r, double duration_ms) {
   std::string out;
   out.reserve(512);
+  append_access_line(out, r, duration_ms);
+  return out;
+}
+
+void append_access_line(std::string& out, const RequestLog& r, double duration_ms) {
   out.append("{\"time\":\"");
   append_utc_time(out, r.unix_ms);
   out.push_back('"');
-  field_string(out, "request_id", r.request_id, true);
-  field_string(out, "trace_id", r.trace_id, true);
-  field_string(out, "method", r.method, false);
+  // request_id: [A-Za-z0-9._:-] (checked by the session); trace_id: hex; method: an HTTP
+  // token (Beast's parser refuses others).
+  field_plain(out, "request_id", r.request_id);
+  field_plain(out, "trace_id", r.trace_id);
+  field_plain(out, "method", r.method);
   field_string(out, "path", r.path, false);
-  field_string(out, "endpoint", name_of(r.endpoint), false);
+  field_plain(out, "endpoint", name_of(r.endpoint));
   field_string(out, "model", std::string_view(r.model).substr(0, kMaxModelChars), true);
   field_string(out, "task", r.task, true);
   field_string(out, "deployment", r.deployment, true);
@@ -215,16 +273,45 @@ std::string format_access_line(const RequestLog& r, double duration_ms) {
         "\"token_provenance\":null,\"cost_usd\":null");
   }
   field_string(out, "key", r.key_name, true);
-  field_string(out, "client", r.client, true);
+  field_plain(out, "client", r.client);
   field_string(out, "error_type", r.error_type, true);
   field_string(out, "error_code", r.error_code, true);
   out.push_back('}');
-  return out;
 }
 
 struct AccessLog::Impl {
-  std::shared_ptr<spdlog::details::thread_pool> pool;
-  std::shared_ptr<spdlog::async_logger> logger;
+  spdlog::sink_ptr sink;
+  std::mutex mu;
+  std::condition_variable wake, idle;
+  std::deque<std::string> queue;  // batches, each a run of whole lines
+  std::size_t queued_bytes = 0;
+  bool writing = false;
+  bool stop = false;
+  std::atomic<std::uint64_t> dropped{0};
+  std::thread writer;
+
+  void run() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      wake.wait(lock, [&] { return stop || !queue.empty(); });
+      if (queue.empty()) return;  // stop, and everything is written
+      std::deque<std::string> batches;
+      batches.swap(queue);
+      queued_bytes = 0;
+      writing = true;
+      lock.unlock();
+      for (const std::string& b : batches) {
+        // The sink's pattern is "%v" plus its newline: give it the batch minus the last one.
+        const std::string_view text(b.data(), b.size() - 1);
+        sink->log(spdlog::details::log_msg(spdlog::string_view_t{}, spdlog::level::info,
+                                           spdlog::string_view_t(text.data(), text.size())));
+      }
+      sink->flush();
+      lock.lock();
+      writing = false;
+      idle.notify_all();
+    }
+  }
 };
 
 AccessLog::AccessLog(const std::string& target) {
@@ -243,27 +330,60 @@ AccessLog::AccessLog(const std::string& target) {
   }
   sink->set_pattern("%v");
   impl_ = std::make_unique<Impl>();
-  impl_->pool = std::make_shared<spdlog::details::thread_pool>(kQueueLines, 1);
-  impl_->logger = std::make_shared<spdlog::async_logger>(
-      "access", std::move(sink), impl_->pool, spdlog::async_overflow_policy::overrun_oldest);
-  impl_->logger->set_level(spdlog::level::info);
+  impl_->sink = std::move(sink);
+  impl_->writer = std::thread([impl = impl_.get()] { impl->run(); });
 }
 
 AccessLog::~AccessLog() {
-  if (impl_) impl_->logger->flush();
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->wake.notify_one();
+  impl_->writer.join();
 }
 
-void AccessLog::write(const RequestLog& r, double duration_ms) {
+void AccessLog::write(Batch& batch, const RequestLog& r, double duration_ms) {
   if (!impl_) return;
-  const std::string line = format_access_line(r, duration_ms);
-  impl_->logger->info(std::string_view(line));
+  append_access_line(batch.text, r, duration_ms);
+  batch.text.push_back('\n');
+  ++batch.lines;
+  if (batch.text.size() >= kBatchBytes) submit(batch);
+}
+
+void AccessLog::submit(Batch& batch) {
+  if (!impl_ || batch.lines == 0) return;
+  std::string text;
+  text.reserve(kBatchBytes + 1024);
+  text.swap(batch.text);  // the worker keeps a buffer of the same capacity
+  const std::uint64_t lines = batch.lines;
+  batch.lines = 0;
+  bool accepted = false;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->queued_bytes + text.size() <= kMaxQueuedBytes) {
+      impl_->queued_bytes += text.size();
+      impl_->queue.push_back(std::move(text));
+      accepted = true;
+    }
+  }
+  if (accepted) {
+    impl_->wake.notify_one();
+  } else {
+    impl_->dropped.fetch_add(lines, std::memory_order_relaxed);
+  }
 }
 
 void AccessLog::flush() {
-  if (impl_) impl_->logger->flush();
+  if (!impl_) return;
+  std::unique_lock lock(impl_->mu);
+  impl_->idle.wait(lock, [&] { return impl_->queue.empty() && !impl_->writing; });
 }
 
-std::uint64_t AccessLog::dropped() const { return impl_ ? impl_->pool->overrun_counter() : 0; }
+std::uint64_t AccessLog::dropped() const {
+  return impl_ ? impl_->dropped.load(std::memory_order_relaxed) : 0;
+}
 
 void setup_operational_log(bool json, std::string_view level) {
   auto logger = spdlog::default_logger();

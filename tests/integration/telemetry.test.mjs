@@ -46,6 +46,15 @@ async function accessLines(handle, n) {
   assert.fail(`expected ${n} access-log lines, have: ${handle.stdout}`);
 }
 const byId = (lines, id) => lines.find((l) => l.request_id === id);
+// The line of request `id` (workers hand their lines to the writer every 100 ms).
+async function lineFor(handle, id) {
+  for (let i = 0; i < 100; i++) {
+    const line = byId(await accessLines(handle, 0), id);
+    if (line) return line;
+    await sleep(50);
+  }
+  assert.fail(`no access-log line for ${id}: ${handle.stdout}`);
+}
 
 test('one JSON access-log line per request, with every field', async () => {
   const before = (await accessLines(gw, 0)).length;
@@ -121,12 +130,7 @@ test('a client that leaves before the answer is logged as 499', async () => {
     `x-request-id: tel-gone\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   ], { timeoutMs: 200 });
   assert.equal(r.why, 'timeout');
-  let line;
-  for (let i = 0; i < 100 && !line; i++) {
-    await sleep(50);
-    line = byId(await accessLines(gw, 0), 'tel-gone');
-  }
-  assert.ok(line, 'the request that lost its client still has its line');
+  const line = await lineFor(gw, 'tel-gone');
   assert.equal(line.status, 499);
   assert.equal(line.model, 'slow');
   assert.ok(line.duration_ms < 1500, `logged when the client left (${line.duration_ms} ms), not when the provider would have answered`);
@@ -146,8 +150,7 @@ test('no key ever reaches a log line (client key, upstream key, admin key, query
   const adm = await fetch(`${gw.url}/admin/usage`, { headers: { authorization: 'Bearer adm-telemetry' } });
   assert.equal(adm.status, 200);
   await adm.text();
-  const lines = await accessLines(gw, 1);
-  const line = byId(lines, 'tel-secret');
+  const line = await lineFor(gw, 'tel-secret');
   assert.equal(line.path, '/v1/chat/completions', 'logged without its query string');
   await sleep(100);
   const all = gw.stdout + gw.stderr;

@@ -44,26 +44,42 @@ struct RequestLog {
   void reset();
 };
 
-/// One access-log line, JSON, no trailing newline. `duration_ms` from start to now.
+/// One access-log line, JSON, no trailing newline, appended to `out`. `duration_ms` from
+/// start to the end of the answer.
+void append_access_line(std::string& out, const RequestLog& r, double duration_ms);
+/// The same as a new string.
 std::string format_access_line(const RequestLog& r, double duration_ms);
 
-/// Writes access-log lines from a background thread (spdlog async logger, queue of
-/// kQueueLines). Lines that would overflow the queue (a blocked stdout) drop the oldest
-/// ones, counted by dropped(), rather than stall the workers.
+/// The access log. Each worker formats its lines into its own Batch (no lock, no
+/// allocation once the batch has grown); a full batch, or any batch at the worker's
+/// periodic flush, goes to one background thread that writes it through an spdlog sink
+/// (stdout, stderr or a file) in one write. If the output blocks (a stuck pipe) and more
+/// than kMaxQueuedBytes wait, new batches are dropped and their lines counted in
+/// dropped(), rather than stall the workers.
 class AccessLog {
  public:
-  static constexpr std::size_t kQueueLines = 65536;
+  static constexpr std::size_t kBatchBytes = 32u << 10;
+  static constexpr std::size_t kMaxQueuedBytes = 64u << 20;
 
-  /// `target`: stdout | stderr | off | a file path (appended; throws std::runtime_error if
-  /// it cannot be opened).
+  /// One worker's lines not yet handed to the writer. Touched only by its worker thread.
+  struct Batch {
+    std::string text;  ///< lines, each ending with '\n'
+    std::uint64_t lines = 0;
+  };
+
+  /// `target`: stdout | stderr | off | a file path (appended; missing directories are made;
+  /// throws std::runtime_error if it cannot be opened).
   explicit AccessLog(const std::string& target);
-  ~AccessLog();
+  ~AccessLog();  ///< writes what is queued
   AccessLog(const AccessLog&) = delete;
   AccessLog& operator=(const AccessLog&) = delete;
 
   bool enabled() const { return impl_ != nullptr; }
-  /// Any thread.
-  void write(const RequestLog& r, double duration_ms);
+  /// Appends one request's line to `batch`; hands the batch over when it is full.
+  void write(Batch& batch, const RequestLog& r, double duration_ms);
+  /// Hands `batch` to the writer (nothing if empty). Any thread that owns `batch`.
+  void submit(Batch& batch);
+  /// Waits until everything submitted so far is written.
   void flush();
   std::uint64_t dropped() const;
 

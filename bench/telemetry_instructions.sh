@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Instructions per relayed request with telemetry on and off, counted by valgrind's
+# callgrind (all threads: the access-log writer included). Deterministic where wrk's
+# figures move with the VM. Each configuration runs twice (a short and a long load) and the
+# difference is divided by the difference in requests, so start-up and shut-down cancel.
+# Usage: BUILD=build bench/telemetry_instructions.sh [seconds]
+# Loopback only; every process is started here and stopped on exit.
+set -euo pipefail
+BUILD=${BUILD:-build}
+DUR=${1:-10}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+command -v valgrind >/dev/null || { echo "valgrind is needed (Debian package valgrind)"; exit 1; }
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+"$BUILD/switchyard-mock" --listen 127.0.0.1:0 >"$tmp/mock.out" &
+pids+=($!)
+for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
+
+run_once() { # name telemetry-yaml seconds → sets N (requests) and IR (instructions)
+  cat >"$tmp/$1.yaml" <<YAML
+server: { listen: "127.0.0.1:0", workers: 1 }
+providers:
+  - { name: mock, kind: openai, base_url: "http://127.0.0.1:${MOCK_PORT}/v1", api_key: "sk-bench" }
+models:
+  - name: bench
+    deployments: [ { provider: mock, model: "bench-upstream?tokens=16" } ]
+admin: { key: bench-admin }
+telemetry: $2
+YAML
+  valgrind --tool=callgrind --callgrind-out-file="$tmp/$1.cg" \
+    "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" 2>"$tmp/$1.err" &
+  local pid=$!
+  pids+=($pid)
+  for _ in $(seq 600); do grep -q "listening on" "$tmp/$1.out" 2>/dev/null && break; sleep 0.05; done
+  local port
+  port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/$1.out")
+  BENCH_MODEL=bench wrk -t1 -c1 -d"${3}s" -s bench/post.lua "http://127.0.0.1:$port/v1/chat/completions" >"$tmp/$1.wrk"
+  local n
+  n=$(curl -s "http://127.0.0.1:$port/admin/usage?limit=1" -H 'authorization: Bearer bench-admin' |
+    sed -n 's/.*"answers":\([0-9]*\).*/\1/p')
+  kill -TERM "$pid"
+  wait "$pid" 2>/dev/null || true
+  N=$n
+  IR=$(sed -n 's/^summary: \([0-9]*\).*/\1/p' "$tmp/$1.cg")
+}
+
+measure() { # name telemetry-yaml
+  run_once "$1" "$2" 2
+  local n1=$N ir1=$IR
+  run_once "$1" "$2" "$DUR"
+  printf "%-4s requests=%-6s+%-6s instructions per request=%s\n" "$1" "$n1" "$((N - n1))" \
+    "$(((IR - ir1) / (N - n1)))"
+}
+
+measure off "{ metrics: false, access_log: off }"
+measure on "{ metrics: true, access_log: $tmp/access.log }"
+measure mon "{ metrics: true, access_log: off }"

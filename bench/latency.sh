@@ -10,15 +10,8 @@ cd "$ROOT"
 bash scripts/install-deps.sh --bench >/dev/null
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-"$BUILD/switchyard-mock" --listen 127.0.0.1:0 >"$tmp/mock.out" &
-pids+=($!)
-for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
+source bench/lib.sh
+start_mock
 
 cat >"$tmp/gw.yaml" <<YAML
 server: { listen: "127.0.0.1:0", workers: 1 }
@@ -34,8 +27,7 @@ models:
 YAML
 "$BUILD/switchyard" --config "$tmp/gw.yaml" --log-level warn >"$tmp/gw.out" &
 pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$tmp/gw.out" 2>/dev/null && break; sleep 0.05; done
-GW_PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/gw.out")
+GW_PORT=$(gateway_port "$tmp/gw.out")
 
 # nginx as a plain reverse proxy in front of the same mock: one worker process, keep-alive
 # upstream connections, no access log — the reference for per-request cost.

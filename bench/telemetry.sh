@@ -12,15 +12,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 bash scripts/install-deps.sh >/dev/null
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-"$BUILD/switchyard-mock" --listen 127.0.0.1:0 >"$tmp/mock.out" &
-pids+=($!)
-for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
+source bench/lib.sh
+start_mock
 
 start_gw() { # name telemetry-yaml → sets PORT (not in a subshell: cleanup must know the pid)
   cat >"$tmp/$1.yaml" <<YAML
@@ -38,8 +31,7 @@ telemetry: $2
 YAML
   "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$tmp/$1.out" 2>/dev/null && break; sleep 0.05; done
-  PORT=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/$1.out")
+  PORT=$(gateway_port "$tmp/$1.out")
 }
 # ON_TELEMETRY / OFF_TELEMETRY override the two sides (to measure one part alone).
 start_gw on "${ON_TELEMETRY:-{ metrics: true, access_log: $tmp/access.log \}}"

@@ -12,15 +12,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 command -v valgrind >/dev/null || { echo "valgrind is needed (Debian package valgrind)"; exit 1; }
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
-trap cleanup EXIT
-
-"$BUILD/switchyard-mock" --listen 127.0.0.1:0 >"$tmp/mock.out" &
-pids+=($!)
-for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
-MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
+source bench/lib.sh
+start_mock
 
 run_once() { # name telemetry-yaml seconds → sets N (requests) and IR (instructions)
   cat >"$tmp/$1.yaml" <<YAML
@@ -37,9 +30,8 @@ YAML
     "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" 2>"$tmp/$1.err" &
   local pid=$!
   pids+=($pid)
-  for _ in $(seq 600); do grep -q "listening on" "$tmp/$1.out" 2>/dev/null && break; sleep 0.05; done
   local port
-  port=$(sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$tmp/$1.out")
+  port=$(gateway_port "$tmp/$1.out" 600)
   BENCH_MODEL=bench wrk -t1 -c1 -d"${3}s" -s bench/post.lua "http://127.0.0.1:$port/v1/chat/completions" >"$tmp/$1.wrk"
   local n
   n=$(curl -s "http://127.0.0.1:$port/admin/usage?limit=1" -H 'authorization: Bearer bench-admin' |

@@ -1,0 +1,20 @@
+# Sourced by the bench scripts: a temporary folder, every process started stopped on exit,
+# the bundled mock provider on an ephemeral loopback port. Needs $BUILD.
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# Starts the mock provider; sets MOCK_PORT.
+start_mock() {
+  "$BUILD/switchyard-mock" --listen 127.0.0.1:0 >"$tmp/mock.out" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q LISTENING "$tmp/mock.out" 2>/dev/null && break; sleep 0.05; done
+  MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
+}
+
+# Waits for a gateway's "listening on" line in FILE (up to `tries` × 50 ms); prints its port.
+gateway_port() { # file [tries]
+  for _ in $(seq "${2:-100}"); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.05; done
+  sed -n 's/.*listening on [^ ]*:\([0-9]*\).*/\1/p' "$1"
+}

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <future>
 #include <thread>
 
 #include "app/worker.hpp"
@@ -83,16 +84,35 @@ void Worker::listen(const tcp::endpoint& ep) {
   acceptor.listen(net::socket_base::max_listen_connections);
 }
 
+void Worker::adopt(const tcp::endpoint& ep, int fd) { acceptor.assign(ep.protocol(), fd); }
+
+int Worker::release_listener() {
+  if (!acceptor.is_open()) return -1;
+  error_code ignored;
+  acceptor.cancel(ignored);  // accept_loop sees the acceptor closed and returns
+  return acceptor.release(ignored);
+}
+
+void Worker::start_accepting() { net::co_spawn(ioc, accept_loop(), net::detached); }
+
 void Worker::start() {
-  net::co_spawn(ioc, accept_loop(), net::detached);
+  start_accepting();
   net::co_spawn(ioc, maintenance_loop(), net::detached);
 }
 
-void Worker::begin_drain() {
+void Worker::begin_drain(bool close_idle_now) {
   draining.store(true);
-  net::post(ioc, [this] {
+  net::post(ioc, [this, close_idle_now] {
     error_code ignored;
     acceptor.close(ignored);
+    if (close_idle_now) {
+      for (http::Session* s = sessions; s; s = s->next) s->wake_if_idle();
+    }
+  });
+}
+
+void Worker::close_idle() {
+  net::post(ioc, [this] {
     for (http::Session* s = sessions; s; s = s->next) s->wake_if_idle();
   });
 }
@@ -152,21 +172,57 @@ net::awaitable<void> Worker::maintenance_loop() {
   }
 }
 
-struct Gateway::Impl {
+// One configuration's workers: its snapshot, router state and metrics. A reload starts a
+// new generation on the same listening sockets and retires the old one, which finishes its
+// in-flight requests and then stops (nginx's reload, inside one process).
+struct Generation {
   std::shared_ptr<const config::Config> cfg;
   std::shared_ptr<const router::Classifier> classifier;
-  std::shared_ptr<const router::RpmCaps> caps;  // process-wide max_rpm caps
-  std::shared_ptr<usage::Ledger> ledger = std::make_shared<usage::Ledger>();
+  std::shared_ptr<const router::RpmCaps> caps;  // max_rpm caps, shared by its workers
   std::unique_ptr<telemetry::Metrics> metrics;  // null: telemetry.metrics false
-  std::unique_ptr<telemetry::AccessLog> access_log;
   std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::thread> threads;
+  tcp::endpoint endpoint;  // what its listeners are bound to (the real port)
 
-  telemetry::Gauges gauges() const;
+  int busy() const {
+    int n = 0;
+    for (const auto& w : workers) n += w->in_flight.load();
+    return n;
+  }
+  int sessions() const {
+    int n = 0;
+    for (const auto& w : workers) n += w->open_sessions.load();
+    return n;
+  }
+  telemetry::Gauges gauges(const telemetry::AccessLog* access_log) const;
+};
+
+struct Gateway::Impl {
+  std::shared_ptr<const config::Config> first_cfg;
+  std::string config_path;  // for reloads; empty: SIGHUP only says it cannot reload
+  std::shared_ptr<usage::Ledger> ledger = std::make_shared<usage::Ledger>();
+  std::unique_ptr<telemetry::AccessLog> access_log;
+  std::unique_ptr<Generation> current;
+  std::vector<std::unique_ptr<Generation>> retiring;
+  std::atomic<std::uint64_t> reloads_ok{0}, reloads_failed{0};
+  std::atomic<double> last_reload_ok_unix{0};
+
+  /// Builds and starts a generation for `cfg`, accepting on `listeners` (taken over from
+  /// the previous generation) or on new sockets bound to `ep`. Throws on bind failures.
+  std::unique_ptr<Generation> start(std::shared_ptr<const config::Config> cfg, tcp::endpoint ep,
+                                    std::vector<int> listeners);
+  /// Stops `g` accepting and hands its listening sockets over (on their workers' threads).
+  static std::vector<int> take_listeners(Generation& g);
+  /// Stops a generation's threads and writes its last access-log lines.
+  void finish(Generation& g);
+  /// SIGHUP: load the file again; on success a new generation takes over.
+  void reload(net::io_context& main_ioc);
+  net::awaitable<void> retire(Generation* g, net::io_context& main_ioc);
 };
 
 // What a scrape needs beyond the metric cells, from what the workers publish (their stats
 // summaries, pool gauges and in-flight counts): never a worker's own state.
-telemetry::Gauges Gateway::Impl::gauges() const {
+telemetry::Gauges Generation::gauges(const telemetry::AccessLog* access_log) const {
   const config::Config& c = *cfg;
   const auto now = Clock::now();
   telemetry::Gauges g;
@@ -230,36 +286,178 @@ telemetry::Gauges Gateway::Impl::gauges() const {
   return g;
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> cfg) : impl_(std::make_unique<Impl>()) {
-  impl_->cfg = std::move(cfg);
-  impl_->classifier = std::make_shared<const router::Classifier>(impl_->cfg->routing);
-  impl_->caps = std::make_shared<const router::RpmCaps>(*impl_->cfg);
+Gateway::Gateway(std::shared_ptr<const config::Config> cfg, std::string config_path)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->first_cfg = std::move(cfg);
+  impl_->config_path = std::move(config_path);
 }
 
 Gateway::~Gateway() = default;
 
-int Gateway::run() {
-  const config::Config& cfg = *impl_->cfg;
-  const int n = std::max(1, cfg.server.workers);
-  auto addr = net::ip::make_address(cfg.server.host);
-  tcp::endpoint ep(addr, cfg.server.port);
-  impl_->access_log = std::make_unique<telemetry::AccessLog>(cfg.telemetry.access_log);
-  if (cfg.telemetry.metrics) {
-    impl_->metrics = std::make_unique<telemetry::Metrics>(cfg, n);
-    impl_->metrics->set_gauges([impl = impl_.get()] { return impl->gauges(); });
+std::unique_ptr<Generation> Gateway::Impl::start(std::shared_ptr<const config::Config> cfg,
+                                                 tcp::endpoint ep, std::vector<int> listeners) {
+  auto g = std::make_unique<Generation>();
+  g->cfg = std::move(cfg);
+  g->classifier = std::make_shared<const router::Classifier>(g->cfg->routing);
+  g->caps = std::make_shared<const router::RpmCaps>(*g->cfg);
+  const int n = std::max(1, g->cfg->server.workers);
+  if (g->cfg->telemetry.metrics) {
+    g->metrics = std::make_unique<telemetry::Metrics>(*g->cfg, n);
+    g->metrics->set_gauges([gen = g.get(), this] {
+      telemetry::Gauges gauges = gen->gauges(access_log.get());
+      gauges.config_reloads_ok = reloads_ok.load();
+      gauges.config_reloads_failed = reloads_failed.load();
+      gauges.config_last_reload_ok_unix = last_reload_ok_unix.load();
+      return gauges;
+    });
   }
   for (int i = 0; i < n; ++i) {
-    auto w = std::make_unique<Worker>(impl_->cfg, impl_->classifier, impl_->caps, impl_->ledger, i);
-    if (impl_->metrics) {
-      w->metrics = &impl_->metrics->worker(i);
-      w->metrics_layout = &impl_->metrics->layout();
-      w->all_metrics = impl_->metrics.get();
+    auto w = std::make_unique<Worker>(g->cfg, g->classifier, g->caps, ledger, i);
+    if (g->metrics) {
+      w->metrics = &g->metrics->worker(i);
+      w->metrics_layout = &g->metrics->layout();
+      w->all_metrics = g->metrics.get();
     }
-    if (impl_->access_log->enabled()) w->access_log = impl_->access_log.get();
-    w->listen(ep);
+    if (access_log->enabled()) w->access_log = access_log.get();
+    if (static_cast<std::size_t>(i) < listeners.size()) {
+      w->adopt(ep, listeners[static_cast<std::size_t>(i)]);
+      listeners[static_cast<std::size_t>(i)] = -1;
+    } else {
+      w->listen(ep);
+    }
     if (i == 0) ep.port(w->acceptor.local_endpoint().port());  // port 0: share the real one
-    impl_->workers.push_back(std::move(w));
+    g->workers.push_back(std::move(w));
   }
+  for (int fd : listeners) {
+    if (fd >= 0) ::close(fd);  // fewer workers than before
+  }
+  g->endpoint = ep;
+  for (auto& w : g->workers) {
+    for (auto& other : g->workers) {
+      if (other.get() != w.get()) w->peers.push_back(other.get());
+    }
+  }
+  for (auto& w : g->workers) {
+    w->start();
+    g->threads.emplace_back([wp = w.get()] { wp->ioc.run(); });
+  }
+  return g;
+}
+
+std::vector<int> Gateway::Impl::take_listeners(Generation& g) {
+  std::vector<std::future<int>> handed;
+  for (auto& w : g.workers) {
+    auto done = std::make_shared<std::promise<int>>();
+    handed.push_back(done->get_future());
+    net::post(w->ioc, [wp = w.get(), done] { done->set_value(wp->release_listener()); });
+  }
+  std::vector<int> fds;
+  for (auto& f : handed) fds.push_back(f.get());
+  return fds;
+}
+
+void Gateway::Impl::finish(Generation& g) {
+  for (auto& w : g.workers) w->ioc.stop();
+  for (auto& t : g.threads) t.join();
+  g.threads.clear();
+  for (auto& w : g.workers) access_log->submit(w->access_batch);
+}
+
+void Gateway::Impl::reload(net::io_context& main_ioc) {
+  if (config_path.empty()) {
+    spdlog::warn("SIGHUP: no configuration file to reload");
+    return;
+  }
+  std::shared_ptr<const config::Config> next;
+  try {
+    next = std::make_shared<const config::Config>(config::load_file(config_path));
+    router::Classifier check_rules(next->routing);  // the task regexes compile
+  } catch (const std::exception& e) {
+    reloads_failed.fetch_add(1);
+    spdlog::error("reload: {}: {}; still serving the previous configuration", config_path,
+                  e.what());
+    return;
+  }
+  const config::Config& old = *current->cfg;
+  for (const auto& [what, same] :
+       {std::pair<const char*, bool>{"telemetry.access_log",
+                                     next->telemetry.access_log == old.telemetry.access_log},
+        {"telemetry.log_level", next->telemetry.log_level == old.telemetry.log_level},
+        {"telemetry.log_format", next->telemetry.log_json == old.telemetry.log_json}}) {
+    if (!same) spdlog::warn("reload: {} changes take effect at the next start", what);
+  }
+  // The same listen address: the new workers take over the listening sockets themselves,
+  // so no connection waiting in a backlog is lost. Another one: new sockets, and the old
+  // generation's are closed as it drains.
+  const bool same_listen = next->server.listen == old.server.listen;
+  tcp::endpoint ep = current->endpoint;
+  if (!same_listen) ep = tcp::endpoint(net::ip::make_address(next->server.host), next->server.port);
+  std::vector<int> fds;
+  if (same_listen) fds = take_listeners(*current);
+  std::unique_ptr<Generation> fresh;
+  try {
+    fresh = start(next, ep, fds);
+  } catch (const std::exception& e) {
+    reloads_failed.fetch_add(1);
+    spdlog::error(
+        "reload: cannot start the new workers: {}; still serving the previous "
+        "configuration",
+        e.what());
+    // The old workers take their sockets back (they were never closed).
+    for (std::size_t i = 0; i < fds.size() && i < current->workers.size(); ++i) {
+      Worker* w = current->workers[i].get();
+      const int fd = fds[i];
+      const tcp::endpoint at = current->endpoint;
+      net::post(w->ioc, [w, fd, at] {
+        w->adopt(at, fd);
+        w->start_accepting();
+      });
+    }
+    return;
+  }
+  for (auto& w : current->workers) w->begin_drain(/*close_idle=*/false);
+  Generation* old_gen = current.get();
+  retiring.push_back(std::move(current));
+  current = std::move(fresh);
+  reloads_ok.fetch_add(1);
+  last_reload_ok_unix.store(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  spdlog::info(
+      "reloaded {}: {} provider(s), {} model(s), {} worker(s); the previous workers "
+      "finish their requests (up to {} ms)",
+      config_path, next->providers.size(), next->models.size(), current->workers.size(),
+      old_gen->cfg->server.drain_timeout.count());
+  net::co_spawn(main_ioc, retire(old_gen, main_ioc), net::detached);
+}
+
+net::awaitable<void> Gateway::Impl::retire(Generation* g, net::io_context& main_ioc) {
+  // Until its requests are done and its clients have moved on (a keep-alive client's next
+  // request here is answered with Connection: close), or the drain timeout; then the idle
+  // connections left are closed, as nginx's old workers do on a reload.
+  const auto deadline = Clock::now() + g->cfg->server.drain_timeout;
+  net::steady_timer tick(main_ioc);
+  auto wait_while = [&](auto busy, Clock::time_point until) -> net::awaitable<void> {
+    while (busy() && Clock::now() < until) {
+      tick.expires_after(std::chrono::milliseconds(20));
+      co_await tick.async_wait(use_nothrow);
+    }
+  };
+  co_await wait_while([g] { return g->busy() > 0 || g->sessions() > 0; }, deadline);
+  if (g->busy() > 0) spdlog::warn("reload: {} request(s) of the previous workers cut", g->busy());
+  for (auto& w : g->workers) w->close_idle();
+  co_await wait_while([g] { return g->sessions() > 0; },
+                      Clock::now() + std::chrono::milliseconds(500));
+  finish(*g);
+  std::erase_if(retiring, [g](const auto& r) { return r.get() == g; });
+}
+
+int Gateway::run() {
+  const config::Config& cfg = *impl_->first_cfg;
+  impl_->access_log = std::make_unique<telemetry::AccessLog>(cfg.telemetry.access_log);
+  impl_->current = impl_->start(
+      impl_->first_cfg, tcp::endpoint(net::ip::make_address(cfg.server.host), cfg.server.port), {});
+  const tcp::endpoint ep = impl_->current->endpoint;
+  const int n = static_cast<int>(impl_->current->workers.size());
   std::string shown = ep.address().to_string();
   if (ep.address().is_v6()) {
     // (Built piecewise: GCC 12's -Wstringop-overflow misfires on "[" + s + "]".)
@@ -270,36 +468,34 @@ int Gateway::run() {
               static_cast<unsigned>(ep.port()), n, n == 1 ? "" : "s");
   std::fflush(stdout);
 
-  for (auto& w : impl_->workers) {
-    for (auto& other : impl_->workers) {
-      if (other.get() != w.get()) w->peers.push_back(other.get());
-    }
-  }
-  std::vector<std::thread> threads;
-  for (auto& w : impl_->workers) {
-    w->start();
-    threads.emplace_back([&w] { w->ioc.run(); });
-  }
-
-  // The main thread only waits for signals and supervises the drain.
+  // The main thread only waits for signals: SIGHUP reloads, SIGTERM/SIGINT drain.
   net::io_context main_ioc{1};
-  net::signal_set signals(main_ioc, SIGINT, SIGTERM);
+  net::signal_set signals(main_ioc, SIGINT, SIGTERM, SIGHUP);
   int exit_code = 0;
   net::co_spawn(
       main_ioc,
       [&]() -> net::awaitable<void> {
-        auto [ec, sig] = co_await signals.async_wait(use_nothrow);
-        if (ec) co_return;
-        spdlog::info("signal {}: draining (up to {} ms)", sig, cfg.server.drain_timeout.count());
-        for (auto& w : impl_->workers) w->begin_drain();
+        int sig = 0;
+        for (;;) {
+          auto [ec, s] = co_await signals.async_wait(use_nothrow);
+          if (ec) co_return;
+          if (s != SIGHUP) {
+            sig = s;
+            break;
+          }
+          impl_->reload(main_ioc);
+        }
+        const auto drain = impl_->current->cfg->server.drain_timeout;
+        spdlog::info("signal {}: draining (up to {} ms)", sig, drain.count());
+        for (auto& w : impl_->current->workers) w->begin_drain();
         // A second signal skips the rest of the drain.
         bool forced = false;
         signals.async_wait([&forced](error_code e, int) { forced = !e; });
-        auto deadline = Clock::now() + cfg.server.drain_timeout;
+        auto deadline = Clock::now() + drain;
         net::steady_timer tick(main_ioc);
         for (;;) {
-          int busy = 0;
-          for (auto& w : impl_->workers) busy += w->in_flight.load();
+          int busy = impl_->current->busy();
+          for (const auto& r : impl_->retiring) busy += r->busy();
           if (busy == 0) break;
           if (forced || Clock::now() >= deadline) {
             spdlog::warn("drain: {} request(s) still in flight, stopping", busy);
@@ -310,13 +506,13 @@ int Gateway::run() {
           co_await tick.async_wait(use_nothrow);
         }
         signals.cancel();
+        main_ioc.stop();  // retiring generations are stopped below, not waited for
       },
       net::detached);
   main_ioc.run();
 
-  for (auto& w : impl_->workers) w->ioc.stop();
-  for (auto& t : threads) t.join();
-  for (auto& w : impl_->workers) impl_->access_log->submit(w->access_batch);
+  for (auto& r : impl_->retiring) impl_->finish(*r);
+  impl_->finish(*impl_->current);
   impl_->access_log->flush();
   spdlog::info("drained, exiting");
   return exit_code;

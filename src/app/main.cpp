@@ -26,6 +26,7 @@ constexpr const char* kUsage =
     "  --help               show this help\n"
     "  --version            print the version\n"
     "\n"
+    "Signals: SIGHUP reloads the configuration file; SIGTERM/SIGINT drain and exit.\n"
     "Exit codes: 0 clean shutdown, 1 runtime failure, 2 invalid configuration.\n";
 
 }  // namespace
@@ -109,7 +110,7 @@ int main(int argc, char** argv) {
       cfg->telemetry.log_json, log_level_given ? log_level : cfg->telemetry.log_level);
 
   try {
-    switchyard::app::Gateway gw(cfg);
+    switchyard::app::Gateway gw(cfg, config_path);
     return gw.run();
   } catch (const switchyard::config::ConfigError& e) {
     std::fprintf(stderr, "%s: %s\n", config_path.c_str(), e.what());

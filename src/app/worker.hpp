@@ -34,10 +34,20 @@ struct Worker {
 
   /// Binds the listener (SO_REUSEPORT so every worker accepts on the same port).
   void listen(const tcp::endpoint& ep);
+  /// Takes over a listening socket (from the previous generation, on a reload).
+  void adopt(const tcp::endpoint& ep, int fd);
+  /// On this worker's thread: stops accepting and gives up the listening socket (-1: none).
+  int release_listener();
   /// Starts accepting and the periodic pool maintenance; then run ioc on the worker thread.
   void start();
-  /// Posted by the main thread: stop accepting, close idle keep-alive connections.
-  void begin_drain();
+  void start_accepting();
+  /// Posted by the main thread: stop accepting; finish each request with Connection:
+  /// close. `close_idle`: also close idle keep-alive connections now (shutdown); false on a
+  /// reload, where a client's next request on them is still served (then closed), and
+  /// close_idle() runs when the old workers are done.
+  void begin_drain(bool close_idle = true);
+  /// Closes idle keep-alive connections (any thread: posted to this worker).
+  void close_idle();
 
   // Only this worker's thread touches its sockets and timers, so the reactor needs no
   // locks; the scheduler keeps its own so the main thread can still post() here.
@@ -81,7 +91,8 @@ struct Worker {
   std::unique_ptr<PoolGauge[]> pool_gauges;
 
   std::atomic<bool> draining{false};
-  std::atomic<int> in_flight{0};  // requests being handled (read by the main thread)
+  std::atomic<int> in_flight{0};      // requests being handled (read by the main thread)
+  std::atomic<int> open_sessions{0};  // client connections (read by the main thread)
 
   // Intrusive list of live sessions, touched only on this worker's thread.
   http::Session* sessions = nullptr;

@@ -40,9 +40,11 @@ Session::Session(AnyStream stream, app::Worker& worker, tcp::endpoint peer)
   next = worker_.sessions;
   if (next) next->prev = this;
   worker_.sessions = this;
+  worker_.open_sessions.fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
+  worker_.open_sessions.fetch_sub(1, std::memory_order_relaxed);
   if (prev) prev->next = next;
   if (next) next->prev = prev;
   if (worker_.sessions == this) worker_.sessions = next;

@@ -564,6 +564,20 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
     add_value(f, {}, static_cast<double>(g.access_log_dropped));
     out.push_back(std::move(f));
   }
+  {
+    auto f = family("switchyard_config_reloads_total",
+                    "Configuration reloads (SIGHUP): success, or failure (the previous "
+                    "configuration stays).",
+                    MetricType::Counter);
+    add_value(f, {label("result", "success")}, static_cast<double>(g.config_reloads_ok));
+    add_value(f, {label("result", "failure")}, static_cast<double>(g.config_reloads_failed));
+    out.push_back(std::move(f));
+    auto t = family("switchyard_config_last_reload_success_timestamp_seconds",
+                    "When the configuration was last reloaded, Unix seconds (0: not since start).",
+                    MetricType::Gauge);
+    add_value(t, {}, g.config_last_reload_ok_unix);
+    out.push_back(std::move(t));
+  }
   return out;
 }
 

@@ -11,11 +11,14 @@ namespace switchyard::app {
 
 class Gateway {
  public:
-  explicit Gateway(std::shared_ptr<const config::Config> cfg);
+  /// `config_path`: the file `cfg` came from, read again on SIGHUP (empty: no reload).
+  explicit Gateway(std::shared_ptr<const config::Config> cfg, std::string config_path = {});
   ~Gateway();
 
   /// Binds the listeners (throws std::runtime_error on failure), prints
-  /// "switchyard listening on HOST:PORT", serves until SIGTERM/SIGINT, drains
+  /// "switchyard listening on HOST:PORT", serves until SIGTERM/SIGINT (SIGHUP reloads the
+  /// configuration: new workers take over the listening sockets, the old ones finish
+  /// their requests), drains
   /// (stop accepting, /readyz 503, finish in-flight requests within drain_timeout_ms)
   /// and returns the process exit code.
   int run();

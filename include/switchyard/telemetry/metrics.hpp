@@ -224,6 +224,9 @@ struct Gauges {
   std::vector<Pool> pools;                           ///< [provider]
   std::int64_t in_flight = 0;                        ///< requests being handled
   std::uint64_t access_log_dropped = 0;              ///< lines dropped (queue full)
+  std::uint64_t config_reloads_ok = 0;               ///< SIGHUP reloads that took effect
+  std::uint64_t config_reloads_failed = 0;           ///< reloads refused (invalid file, …)
+  double config_last_reload_ok_unix = 0;             ///< 0: none since start
 };
 
 /// The process's metrics: one WorkerMetrics per worker plus the scrape side.

@@ -13,18 +13,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 source bench/lib.sh
 start_mock
 
-cat >"$tmp/gw.yaml" <<YAML
-server: { listen: "127.0.0.1:0", workers: 1 }
-providers:
-  - name: mock
-    kind: openai
-    base_url: "http://127.0.0.1:${MOCK_PORT}/v1"
-    api_key: "sk-bench"
-    max_connections: 256
-models:
-  - name: bench
-    deployments: [ { provider: mock, model: "bench-upstream?tokens=16" } ]
-YAML
+bench_config "$tmp/gw.yaml"
 "$BUILD/switchyard" --config "$tmp/gw.yaml" --log-level warn >"$tmp/gw.out" &
 pids+=($!)
 GW_PORT=$(gateway_port "$tmp/gw.out")

@@ -13,6 +13,27 @@ start_mock() {
   MOCK_PORT=$(awk '/LISTENING/{print $2}' "$tmp/mock.out")
 }
 
+# Writes the benchmark gateway's config to FILE: one worker, model `bench` → the mock (a
+# 16-token answer), admin key bench-admin, plus the YAML lines given after FILE.
+bench_config() { # file [extra yaml lines…]
+  local file=$1
+  shift
+  cat >"$file" <<YAML
+server: { listen: "127.0.0.1:0", workers: 1 }
+providers:
+  - name: mock
+    kind: openai
+    base_url: "http://127.0.0.1:${MOCK_PORT}/v1"
+    api_key: "sk-bench"
+    max_connections: 256
+models:
+  - name: bench
+    deployments: [ { provider: mock, model: "bench-upstream?tokens=16" } ]
+admin: { key: bench-admin }
+YAML
+  for line in "$@"; do printf '%s\n' "$line" >>"$file"; done
+}
+
 # Waits for a gateway's "listening on" line in FILE (up to `tries` × 50 ms); prints its port.
 gateway_port() { # file [tries]
   for _ in $(seq "${2:-100}"); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.05; done

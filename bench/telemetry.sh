@@ -16,19 +16,7 @@ source bench/lib.sh
 start_mock
 
 start_gw() { # name telemetry-yaml → sets PORT (not in a subshell: cleanup must know the pid)
-  cat >"$tmp/$1.yaml" <<YAML
-server: { listen: "127.0.0.1:0", workers: 1 }
-providers:
-  - name: mock
-    kind: openai
-    base_url: "http://127.0.0.1:${MOCK_PORT}/v1"
-    api_key: "sk-bench"
-    max_connections: 256
-models:
-  - name: bench
-    deployments: [ { provider: mock, model: "bench-upstream?tokens=16" } ]
-telemetry: $2
-YAML
+  bench_config "$tmp/$1.yaml" "telemetry: $2"
   "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" &
   pids+=($!)
   PORT=$(gateway_port "$tmp/$1.out")

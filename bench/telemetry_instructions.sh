@@ -16,16 +16,7 @@ source bench/lib.sh
 start_mock
 
 run_once() { # name telemetry-yaml seconds → sets N (requests) and IR (instructions)
-  cat >"$tmp/$1.yaml" <<YAML
-server: { listen: "127.0.0.1:0", workers: 1 }
-providers:
-  - { name: mock, kind: openai, base_url: "http://127.0.0.1:${MOCK_PORT}/v1", api_key: "sk-bench" }
-models:
-  - name: bench
-    deployments: [ { provider: mock, model: "bench-upstream?tokens=16" } ]
-admin: { key: bench-admin }
-telemetry: $2
-YAML
+  bench_config "$tmp/$1.yaml" "telemetry: $2"
   valgrind --tool=callgrind --callgrind-out-file="$tmp/$1.cg" \
     "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" 2>"$tmp/$1.err" &
   local pid=$!

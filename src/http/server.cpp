@@ -315,10 +315,17 @@ void append_head(std::string& out, const bhttp::fields& fields, unsigned status,
 
 }  // namespace
 
+void Session::note_error(std::string_view type, std::string_view code) {
+  if (!log_.error_type.empty()) return;
+  log_.error_type.assign(type.substr(0, 64));
+  log_.error_code.assign(code.substr(0, 64));
+}
+
 namespace {
 
-// The error's type and code for the access log, from an OpenAI- or Anthropic-shaped body.
-void note_error(telemetry::RequestLog& log, std::string_view body) {
+// The error's type and code for the access log, from an OpenAI- or Anthropic-shaped body
+// (a provider's, relayed), when the code that made the response did not say.
+void note_error_body(telemetry::RequestLog& log, std::string_view body) {
   if (!log.error_type.empty() || body.size() > (64u << 10)) return;
   auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return;
@@ -337,7 +344,7 @@ void note_error(telemetry::RequestLog& log, std::string_view body) {
 net::awaitable<bool> Session::send(Response& res) {
   unwatch();
   log_.status = res.result_int();
-  if (log_.status >= 400) note_error(log_, res.body());
+  if (log_.status >= 400) note_error_body(log_, res.body());
   std::string head;
   head.reserve(512);
   append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()), request_id_,
@@ -353,6 +360,7 @@ net::awaitable<bool> Session::send(Response& res) {
 net::awaitable<bool> Session::send_error(int status, std::string_view message,
                                          std::string_view type, std::string_view code,
                                          std::string_view param) {
+  note_error(type, code);  // known here: no need to read it back from the body
   Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   res.body() = api::error_json(message, type, code, param);

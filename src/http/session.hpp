@@ -53,6 +53,9 @@ class Session : public std::enable_shared_from_this<Session> {
   /// What this request did, for its access-log line and metrics; handlers fill in what
   /// they learn (model, deployment, usage, …). Reset at each new request.
   telemetry::RequestLog& log() { return log_; }
+  /// The error type and code of the response about to be sent, for the access log (the
+  /// first one noted wins; without one, send() reads them from an error body).
+  void note_error(std::string_view type, std::string_view code);
 
   /// Called on drain from the worker thread: wakes a session idling between requests.
   void wake_if_idle();

@@ -125,6 +125,38 @@ double quantile_ms(const Merged& h, double q) {
   return kLatencyBuckets.back() * 1000;
 }
 
+using Workers = std::vector<std::unique_ptr<WorkerMetrics>>;
+
+// Cells [first, first + n) of one array of every worker, summed. `member` is formed where
+// WorkerMetrics's cells may be named (its friend Metrics).
+template <class Member>
+std::uint64_t sum_cells(const Workers& ws, Member member, std::size_t first, std::size_t n = 1) {
+  std::uint64_t total = 0;
+  for (const auto& w : ws) {
+    for (std::size_t i = first; i < first + n; ++i) total += ((*w).*member)[i].get();
+  }
+  return total;
+}
+
+template <class Member>
+Merged merge_histograms(const Workers& ws, Member member, std::size_t i) {
+  Merged h;
+  for (const auto& w : ws) {
+    const Histogram& x = ((*w).*member)[i];
+    for (std::size_t b = 0; b < h.buckets.size(); ++b) h.buckets[b] += x.bucket(b);
+    h.count += x.count();
+    h.sum += x.sum();
+  }
+  return h;
+}
+
+template <class Member>
+double sum_values(const Workers& ws, Member member, std::size_t i) {
+  double total = 0;
+  for (const auto& w : ws) total += ((*w).*member)[i].get();
+  return total;
+}
+
 }  // namespace
 
 std::string_view name_of(Endpoint e) { return kEndpointNames[static_cast<std::size_t>(e)]; }
@@ -260,7 +292,7 @@ struct Metrics::Impl : prometheus::Collectable {
 };
 
 Metrics::Metrics(const config::Config& cfg, int workers)
-    : cfg_(cfg), layout_(cfg), started_(std::chrono::system_clock::now()) {
+    : layout_(cfg), started_(std::chrono::system_clock::now()) {
   for (int i = 0; i < workers; ++i) workers_.push_back(std::make_unique<WorkerMetrics>(layout_));
   impl_ = std::make_unique<Impl>(*this);
   prometheus::BuildGauge()
@@ -295,21 +327,8 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
   const auto& ws = m.workers_;
   const Gauges g = m.gauges_ ? m.gauges_() : Gauges{};
 
-  auto count = [&](auto member, std::size_t i) {
-    std::uint64_t n = 0;
-    for (const auto& w : ws) n += ((*w).*member)[i].get();
-    return n;
-  };
-  auto merged = [&](auto member, std::size_t i) {
-    Merged h;
-    for (const auto& w : ws) {
-      const Histogram& x = ((*w).*member)[i];
-      for (std::size_t b = 0; b < h.buckets.size(); ++b) h.buckets[b] += x.bucket(b);
-      h.count += x.count();
-      h.sum += x.sum();
-    }
-    return h;
-  };
+  auto count = [&](auto member, std::size_t i) { return sum_cells(ws, member, i); };
+  auto merged = [&](auto member, std::size_t i) { return merge_histograms(ws, member, i); };
   auto dep_labels = [&](std::size_t s) {
     return Labels{label("model", slots[s].model), label("deployment", slots[s].deployment)};
   };
@@ -421,14 +440,9 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
                     MetricType::Counter);
     for (std::size_t s = 0; s < S; ++s) {
       if (!is_deployment(s)) continue;
-      double v = 0;
-      bool any = false;
-      for (const auto& w : ws) v += w->cost_[s].get();
-      for (const auto& w : ws)
-        any = any || w->tokens_[s * 4].get() + w->tokens_[s * 4 + 1].get() +
-                             w->tokens_[s * 4 + 2].get() + w->tokens_[s * 4 + 3].get() >
-                         0;
-      if (!any && v == 0) continue;
+      const double v = sum_values(ws, &WorkerMetrics::cost_, s);
+      // Once the deployment has delivered something, even at price 0.
+      if (v == 0 && sum_cells(ws, &WorkerMetrics::tokens_, s * 4, 4) == 0) continue;
       add_value(f, dep_labels(s), v);
     }
     out.push_back(std::move(f));
@@ -478,14 +492,12 @@ std::vector<MetricFamily> Metrics::Impl::Collect() const {
 
   // --- gauges ---
   {
-    std::uint64_t opened = 0, closed = 0;
-    for (const auto& w : ws) opened += w->open_streams_.get(), closed += w->closed_streams_.get();
     auto f = family("switchyard_in_flight_requests", "Requests being handled.", MetricType::Gauge);
     add_value(f, {}, static_cast<double>(g.in_flight));
     out.push_back(std::move(f));
     auto st =
         family("switchyard_open_streams", "Event streams open to clients.", MetricType::Gauge);
-    add_value(st, {}, opened >= closed ? static_cast<double>(opened - closed) : 0);
+    add_value(st, {}, static_cast<double>(m.open_streams()));
     out.push_back(std::move(st));
   }
   {
@@ -591,6 +603,13 @@ std::string Metrics::scrape() const {
   return std::move(os).str();
 }
 
+std::uint64_t Metrics::open_streams() const {
+  std::uint64_t opened = 0, closed = 0;
+  for (const auto& w : workers_)
+    opened += w->open_streams_.get(), closed += w->closed_streams_.get();
+  return opened >= closed ? opened - closed : 0;  // read apart: a close may be seen first
+}
+
 std::string Metrics::status_json() const {
   using nlohmann::json;
   const auto& slots = layout_.slots();
@@ -605,32 +624,22 @@ std::string Metrics::status_json() const {
   double total_cost = 0;
   for (std::size_t s = 0; s < S; ++s) {
     std::uint64_t answered = 0, failed = 0;  // model requests by the slot's status class
-    for (const auto& w : workers_) {
-      for (Endpoint ep : {Endpoint::chat, Endpoint::messages, Endpoint::embeddings}) {
-        const auto e = static_cast<std::size_t>(ep);
-        for (std::size_t c = 0; c < kClasses; ++c) {
-          const std::uint64_t n = w->requests_[(e * S + s) * kClasses + c].get();
-          (c == 4 ? failed : answered) += n;
-        }
-      }
+    for (Endpoint ep : {Endpoint::chat, Endpoint::messages, Endpoint::embeddings}) {
+      const std::size_t first = (static_cast<std::size_t>(ep) * S + s) * kClasses;
+      answered += sum_cells(workers_, &WorkerMetrics::requests_, first, kClasses - 1);
+      failed += sum_cells(workers_, &WorkerMetrics::requests_, first + kClasses - 1);
     }
     total_requests += answered + failed;
     total_errors += failed;
     if (slots[s].deployment_index < 0) continue;
-    std::uint64_t attempts = 0, errors = 0, in = 0, out = 0;
-    double cost = 0;
-    Merged ttft;
-    for (const auto& w : workers_) {
-      for (std::size_t k = 0; k < kOutcomes; ++k) attempts += w->attempts_[s * kOutcomes + k].get();
-      for (std::size_t k = 0; k < kReasons; ++k) errors += w->errors_[s * kReasons + k].get();
-      in += w->tokens_[s * 4].get() + w->tokens_[s * 4 + 1].get();
-      out += w->tokens_[s * 4 + 2].get() + w->tokens_[s * 4 + 3].get();
-      cost += w->cost_[s].get();
-      const Histogram& h = w->ttft_[s];
-      for (std::size_t b = 0; b < ttft.buckets.size(); ++b) ttft.buckets[b] += h.bucket(b);
-      ttft.count += h.count();
-      ttft.sum += h.sum();
-    }
+    const std::uint64_t attempts =
+        sum_cells(workers_, &WorkerMetrics::attempts_, s * kOutcomes, kOutcomes);
+    const std::uint64_t errors =
+        sum_cells(workers_, &WorkerMetrics::errors_, s * kReasons, kReasons);
+    const std::uint64_t in = sum_cells(workers_, &WorkerMetrics::tokens_, s * 4, 2);
+    const std::uint64_t out = sum_cells(workers_, &WorkerMetrics::tokens_, s * 4 + 2, 2);
+    const double cost = sum_values(workers_, &WorkerMetrics::cost_, s);
+    const Merged ttft = merge_histograms(workers_, &WorkerMetrics::ttft_, s);
     total_cost += cost;
     total_streams += ttft.count;
     const auto mi = static_cast<std::size_t>(slots[s].model_index);
@@ -677,7 +686,7 @@ std::string Metrics::status_json() const {
       {"uptime_s", std::chrono::duration<double>(now - started_).count()},
       {"workers", workers_.size()},
       {"in_flight", g.in_flight},
-      {"open_streams", opened >= closed ? opened - closed : 0},
+      {"open_streams", open_streams()},
       {"totals",
        {{"requests", total_requests},
         {"requests_5xx", total_errors},

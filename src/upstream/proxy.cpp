@@ -901,8 +901,7 @@ std::string ChatCall::continuation_request(const config::Deployment& d) {
 
 // The client's stream ends with one error event (in its dialect), no [DONE].
 net::awaitable<void> ChatCall::end_with_error(std::string_view message, std::string_view code) {
-  session_.log().error_type = "api_error";
-  session_.log().error_code.assign(code.empty() ? std::string_view("stream_error") : code);
+  session_.note_error("api_error", code.empty() ? std::string_view("stream_error") : code);
   std::string out;
   if (client_.writer) {
     client_.writer->on_error("api_error", message, out);
@@ -932,6 +931,7 @@ net::awaitable<void> ChatCall::send_err(int status, std::string_view message, st
   http::Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
   res.body() = api::error_json(message, type, code, param);
+  session_.note_error(type, code);
   co_await send_out(res);
 }
 
@@ -2144,8 +2144,7 @@ net::awaitable<Outcome> ChatCall::relay_committed(Attempt& a) {
   }
   if (!done) {
     emit_error(s, broke_message, broke_code);
-    session_.log().error_type = "api_error";
-    session_.log().error_code = broke_code;
+    session_.note_error("api_error", broke_code);
   }
   bool client_ok = co_await session_.write_chunk(s.out);
   if (client_ok) client_ok = co_await session_.finish_chunked();

@@ -251,7 +251,7 @@ class Metrics {
 
  private:
   struct Impl;
-  const config::Config& cfg_;
+  std::uint64_t open_streams() const;
   Layout layout_;
   std::vector<std::unique_ptr<WorkerMetrics>> workers_;
   std::function<Gauges()> gauges_;

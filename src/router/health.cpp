@@ -305,10 +305,22 @@ bool CircuitBreaker::would_allow(SteadyClock::time_point now) const noexcept {
   return false;
 }
 
-bool CircuitBreaker::allow(SteadyClock::time_point now) noexcept {
+bool CircuitBreaker::allow(SteadyClock::time_point now, bool panic) noexcept {
   settle(now);
-  if (!would_allow(now)) return false;
-  if (state(now) == State::half_open) {
+  if (would_allow(now)) {
+    if (state(now) == State::half_open) {
+      probe_in_flight_ = true;
+      probe_started_ = now;
+    }
+    return true;
+  }
+  if (!panic) return false;
+  // Panic sends traffic to this deployment anyway; ending the cooldown here makes that
+  // traffic the probe, so the first panic success brings the deployment back (instead of
+  // being ignored as a straggler) and a failure re-arms the cooldown as a failed probe
+  // does. The outcome calls need no panic flag of their own: they see half-open.
+  if (open_until_ > now) open_until_ = now;
+  if (!probe_in_flight_) {
     probe_in_flight_ = true;
     probe_started_ = now;
   }

@@ -50,11 +50,12 @@ std::span<const DeploymentView> LocalStats::current_views(std::size_t model,
   return c.views;
 }
 
-bool LocalStats::admit(std::size_t model, std::size_t deployment, Clock::time_point now) {
+bool LocalStats::admit(std::size_t model, std::size_t deployment, Clock::time_point now,
+                       bool panic) {
   Slot& s = slots_[model][deployment];
   RpmCap* cap = caps_ ? caps_->get(model, deployment) : nullptr;
   if (cap && !cap->try_take(now)) return false;
-  if (!s.breaker.allow(now)) {
+  if (!s.breaker.allow(now, panic)) {
     if (cap) cap->give_back();  // not sent: the room goes back
     return false;
   }

@@ -432,6 +432,90 @@ TEST(Breaker, StragglerSuccessWhileOpenDoesNotShortenTheCooldown) {
   EXPECT_FALSE(b.allow(kT0 + 2ms));
 }
 
+// Panic (every deployment of the model unhealthy, all tried): allow(now, true) lets the
+// request through an open breaker and makes it the half-open probe.
+
+TEST(BreakerPanic, LetsARequestThroughAnOpenBreakerAsItsProbe) {
+  std::mt19937_64 rng(9);
+  CircuitBreaker b(breaker_config(1, 10s, 5s), rng);
+  b.on_failure(kT0, Origin::upstream);
+  const auto t = kT0 + 1s;  // well inside the cooldown
+  ASSERT_EQ(b.state(t), State::open);
+  EXPECT_FALSE(b.allow(t));
+  EXPECT_FALSE(b.probe_in_flight()) << "a refusal takes nothing";
+  EXPECT_TRUE(b.allow(t, true));
+  EXPECT_TRUE(b.probe_in_flight());
+  EXPECT_EQ(b.state(t), State::half_open);
+  EXPECT_EQ(b.trips(), 1) << "being let through is no verdict";
+  EXPECT_FALSE(b.allow(t + 1ms)) << "outside panic, the taken probe still refuses";
+  EXPECT_TRUE(b.allow(t + 1ms, true)) << "a second panic request goes too";
+  EXPECT_DOUBLE_EQ(b.share(t + 1ms), 0.0);
+}
+
+TEST(BreakerPanic, ClosedBreakerIsUnchanged) {
+  std::mt19937_64 rng(9);
+  CircuitBreaker b(breaker_config(2), rng);
+  EXPECT_TRUE(b.allow(kT0, true));
+  EXPECT_EQ(b.state(kT0), State::closed);
+  EXPECT_FALSE(b.probe_in_flight());
+}
+
+TEST(BreakerPanic, SuccessClosesOntoTheRampLikeAProbeSuccess) {
+  std::mt19937_64 rng(9);
+  BreakerTuning tuning;
+  tuning.ramp = 10s;
+  CircuitBreaker b(breaker_config(1, 10s, 5s), rng, tuning);
+  b.on_failure(kT0, Origin::upstream);
+  const auto t = kT0 + 1s;
+  ASSERT_TRUE(b.allow(t, true));
+  b.on_success(t + 200ms);
+  EXPECT_EQ(b.state(t + 200ms), State::closed);
+  EXPECT_FALSE(b.probe_in_flight());
+  EXPECT_NEAR(b.share(t + 200ms), 0.1, 1e-9) << "slow start, as after a probe";
+  EXPECT_TRUE(b.allow(t + 300ms));
+  EXPECT_EQ(b.trips(), 1);  // forgiven only after a whole ramp, as after a probe
+  b.on_success(t + 200ms + 10s);
+  EXPECT_EQ(b.trips(), 0);
+}
+
+TEST(BreakerPanic, FailureReopensWithTheNextCooldownLikeAFailedProbe) {
+  std::mt19937_64 rng(11);
+  CircuitBreaker b(breaker_config(1, 10s, 5s), rng);
+  b.on_failure(kT0, Origin::upstream);
+  const auto t = kT0 + 1s;
+  ASSERT_TRUE(b.allow(t, true));
+  b.on_failure(t + 100ms, Origin::upstream);
+  EXPECT_EQ(b.state(t + 100ms), State::open);
+  EXPECT_FALSE(b.probe_in_flight());
+  EXPECT_EQ(b.trips(), 2);
+  EXPECT_GE(b.open_until() - (t + 100ms), 8s);  // 10 s ± 20 %
+  EXPECT_LE(b.open_until() - (t + 100ms), 12s);
+  EXPECT_FALSE(b.allow(t + 200ms));
+  // Outcomes of other panic requests that were in flight when it re-opened are
+  // stragglers: they neither close it nor trip it again.
+  b.on_success(t + 300ms);
+  b.on_failure(t + 300ms, Origin::upstream);
+  EXPECT_EQ(b.state(t + 300ms), State::open);
+  EXPECT_EQ(b.trips(), 2);
+}
+
+TEST(BreakerPanic, AbandonedOrLocalFailureIsNoVerdict) {
+  std::mt19937_64 rng(9);
+  CircuitBreaker b(breaker_config(1, 10s, 5s), rng);
+  b.on_failure(kT0, Origin::upstream);
+  const auto t = kT0 + 1s;
+  ASSERT_TRUE(b.allow(t, true));
+  b.on_abandoned(t + 1ms);
+  EXPECT_FALSE(b.probe_in_flight());
+  EXPECT_EQ(b.trips(), 1);
+  EXPECT_NE(b.state(t + 1ms), State::closed);
+  ASSERT_TRUE(b.allow(t + 2ms, true));
+  b.on_failure(t + 3ms, Origin::local);
+  EXPECT_FALSE(b.probe_in_flight());
+  EXPECT_EQ(b.trips(), 1);
+  EXPECT_NE(b.state(t + 3ms), State::closed);
+}
+
 // --- Backoff ------------------------------------------------------------------------------
 
 config::Retry retry_config(milliseconds backoff = 50ms, milliseconds max_backoff = 2000ms) {

@@ -116,6 +116,8 @@ struct BreakerTuning {
 ///   half_open ──probe success──▶ closed, on a slow-start ramp (share() 0.1 → 1.0)
 ///   half_open ──probe upstream failure──▶ open, for a longer cooldown
 ///   half_open ──probe abandoned / local-origin failure──▶ half_open, probe slot free again
+///   open ──allow(now, panic = true)──▶ half_open at once, probe taken: only the cooldown is
+///             cut short; the outcome then follows one of the half_open arrows above
 ///
 /// Local-origin failures (client_gone, pool_overflow, …) never count: they say nothing about
 /// the provider. The k-th consecutive trip opens for min(cooldown × 2^(k-1), cap) × U[0.8,
@@ -143,7 +145,11 @@ class CircuitBreaker {
   State state(SteadyClock::time_point now) const noexcept;
   /// May a request be sent now? closed: true. open: false. half_open: true for the one probe,
   /// then false until that probe reports (or is abandoned, or probe_timeout passes).
-  bool allow(SteadyClock::time_point now) noexcept;
+  /// `panic` (every deployment of the model is unhealthy, so all are tried): true even when
+  /// open or when the probe is taken. The cooldown ends at `now` and the request counts as
+  /// a half-open probe, so its outcome is the probe's: success closes onto the ramp,
+  /// upstream failure re-opens for the next (longer) cooldown, abandoned frees the slot.
+  bool allow(SteadyClock::time_point now, bool panic = false) noexcept;
   /// What allow(now) would answer, without taking the probe slot (for ranking).
   bool would_allow(SteadyClock::time_point now) const noexcept;
 

@@ -80,8 +80,10 @@ class LocalStats {
 
   /// Asks the deployment's max_rpm cap and breaker for admission (takes a cap slot, and
   /// the half-open probe slot when that is what is left). false: do not send; nothing to
-  /// report. rpm_capped() tells whether the cap was the reason.
-  bool admit(std::size_t model, std::size_t deployment, Clock::time_point now);
+  /// report. rpm_capped() tells whether the cap was the reason. `panic` (Ranking::panic):
+  /// the breaker does not refuse, and the attempt counts as its half-open probe
+  /// (CircuitBreaker::allow); the max_rpm cap still does, as an operator's hard limit.
+  bool admit(std::size_t model, std::size_t deployment, Clock::time_point now, bool panic = false);
   /// Is the deployment's max_rpm used up at `now`?
   bool rpm_capped(std::size_t model, std::size_t deployment, Clock::time_point now) const;
   /// How long until the deployment's max_rpm lets a request through (zero: now or no cap).

@@ -24,8 +24,7 @@ double cost_usd(const adapters::Usage& u, const config::Price& price) {
          1e6;
 }
 
-void Ledger::add(Record r) {
-  std::lock_guard lock(mu_);
+void Ledger::apply_locked(Record&& r) {
   auto it = std::find_if(totals_.begin(), totals_.end(),
                          [&](const Totals& t) { return t.deployment == r.deployment; });
   if (it == totals_.end()) {
@@ -40,6 +39,25 @@ void Ledger::add(Record r) {
   it->cost_usd += r.cost_usd;
   recent_.push_back(std::move(r));
   if (recent_.size() > kRecent) recent_.pop_front();
+}
+
+void Ledger::add(Batch& batch, Record r) {
+  batch.records.push_back(std::move(r));
+  if (batch.records.size() >= kBatchRecords) submit(batch);
+}
+
+void Ledger::submit(Batch& batch) {
+  if (batch.records.empty()) return;
+  {
+    std::lock_guard lock(mu_);
+    for (Record& r : batch.records) apply_locked(std::move(r));
+  }
+  batch.records.clear();  // keeps its capacity: the next batch does not allocate it again
+}
+
+void Ledger::add(Record r) {
+  std::lock_guard lock(mu_);
+  apply_locked(std::move(r));
 }
 
 std::vector<Record> Ledger::recent(std::size_t limit) const {

@@ -52,10 +52,14 @@ std::int64_t estimate_tokens(std::size_t text_bytes);
 double cost_usd(const adapters::Usage& u, const config::Price& price);
 
 /// The most recent records (a bounded ring) and running totals per deployment, shared by
-/// all workers. One short lock per answer; readers copy.
+/// all workers. A worker does not lock per answer: it collects its records in its own
+/// Batch and hands the batch over whole, when it is full and at the worker's periodic
+/// flush, as the access log does. Readers copy, and see what has been handed over.
 class Ledger {
  public:
   static constexpr std::size_t kRecent = 1000;
+  /// A batch holding this many records is handed over by add() itself.
+  static constexpr std::size_t kBatchRecords = 64;
 
   struct Totals {
     std::string deployment;
@@ -65,12 +69,31 @@ class Ledger {
     double cost_usd = 0;
   };
 
+  /// One worker's records not yet handed over, oldest first. Touched only by the thread
+  /// that owns it (no lock); its capacity is kept across hand-overs.
+  struct Batch {
+    std::vector<Record> records;
+  };
+
+  /// Appends `r` to `batch` without a lock; hands the batch over (submit) once it holds
+  /// kBatchRecords. Thread: the batch's owner.
+  void add(Batch& batch, Record r);
+  /// Hands over everything in `batch` under one short lock and empties it; nothing if it
+  /// is empty. Thread: the batch's owner (or anyone once the owner has stopped).
+  ///
+  /// The durable ledger (SQLite/PostgreSQL, a later issue) sits behind this seam: a batch
+  /// becomes one group commit, written off the request path, so add() stays lock-free and
+  /// no request waits on a disk or a database round trip.
+  void submit(Batch& batch);
+  /// One record, one lock: for callers without a batch (the workers, until they own one).
   void add(Record r);
-  /// Newest last; at most `limit`.
+  /// Newest last; at most `limit`. Records still in a batch are not seen.
   std::vector<Record> recent(std::size_t limit) const;
   std::vector<Totals> totals() const;
 
  private:
+  void apply_locked(Record&& r);  // mu_ held
+
   mutable std::mutex mu_;
   std::deque<Record> recent_;
   std::vector<Totals> totals_;

@@ -145,4 +145,51 @@ std::string upstream_body(const ChatRequest& req, std::string_view upstream_mode
   return out;
 }
 
+bool parse_embeddings_request(std::string_view body, ChatRequest& req, ClientError& err) {
+  req = ChatRequest{};
+  req.body = body;
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    err.message = "The request body is not a JSON object.";
+    err.code = "invalid_json";
+    return false;
+  }
+  auto m = j.find("model");
+  if (m == j.end() || !m->is_string() || m->get_ref<const std::string&>().empty()) {
+    err.message = "`model` is required and must be a non-empty string.";
+    err.param = "model";
+    return false;
+  }
+  req.model = *m;
+  auto in = j.find("input");
+  bool ok = in != j.end() && ((in->is_string() && !in->get_ref<const std::string&>().empty()) ||
+                              (in->is_array() && !in->empty()));
+  std::size_t text = 0;
+  if (ok && in->is_string()) text = in->get_ref<const std::string&>().size();
+  if (ok && in->is_array()) {
+    for (const json& x : *in) {
+      if (x.is_string()) {
+        text += x.get_ref<const std::string&>().size();
+      } else if (x.is_number_integer()) {
+        text += 4;  // one token
+      } else if (x.is_array() && !x.empty()) {
+        for (const json& t : x) ok = ok && t.is_number_integer();
+        text += 4 * x.size();
+      } else {
+        ok = false;
+      }
+    }
+  }
+  if (!ok) {
+    err.message =
+        "`input` must be a non-empty string, an array of strings, an array of token ids or an "
+        "array of token-id arrays.";
+    err.param = "input";
+    return false;
+  }
+  // One token per 4 bytes, rounded up: usage::estimate_tokens' rule.
+  req.prompt_tokens_estimate = static_cast<std::int64_t>((text + 3) / 4);
+  return true;
+}
+
 }  // namespace switchyard::api

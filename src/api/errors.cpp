@@ -109,30 +109,30 @@ ClientError client_error_for(Errc e) noexcept {
   switch (e) {
     case Errc::invalid_json:
     case Errc::invalid_request:
-      return {400, "invalid_request_error", name_of(e)};
+      return {400, {}, "invalid_request_error", std::string(name_of(e)), {}};
     case Errc::model_not_found:
-      return {404, "invalid_request_error", "model_not_found"};
+      return {404, {}, "invalid_request_error", std::string("model_not_found"), {}};
     case Errc::not_found:
-      return {404, "invalid_request_error", "not_found"};
+      return {404, {}, "invalid_request_error", std::string("not_found"), {}};
     case Errc::method_not_allowed:
-      return {405, "invalid_request_error", "method_not_allowed"};
+      return {405, {}, "invalid_request_error", std::string("method_not_allowed"), {}};
     case Errc::body_too_large:
-      return {413, "invalid_request_error", "request_too_large"};
+      return {413, {}, "invalid_request_error", std::string("request_too_large"), {}};
     case Errc::header_too_large:
-      return {431, "invalid_request_error", "request_header_fields_too_large"};
+      return {431, {}, "invalid_request_error", std::string("request_header_fields_too_large"), {}};
     case Errc::request_timeout:
-      return {408, "invalid_request_error", "request_timeout"};
+      return {408, {}, "invalid_request_error", std::string("request_timeout"), {}};
     case Errc::pool_overflow:
-      return {503, "server_error", "pool_overflow"};
+      return {503, {}, "server_error", std::string("pool_overflow"), {}};
     case Errc::draining:
-      return {503, "server_error", "draining"};
+      return {503, {}, "server_error", std::string("draining"), {}};
     case Errc::no_route:
-      return {503, "server_error", "no_route"};
+      return {503, {}, "server_error", std::string("no_route"), {}};
     case Errc::client_gone:
-      return {499, "invalid_request_error", "client_gone"};
+      return {499, {}, "invalid_request_error", std::string("client_gone"), {}};
     default:
-      if (is_timeout(e)) return {504, "upstream_error", name_of(e)};
-      return {502, "upstream_error", name_of(e)};
+      if (is_timeout(e)) return {504, {}, "upstream_error", std::string(name_of(e)), {}};
+      return {502, {}, "upstream_error", std::string(name_of(e)), {}};
   }
 }
 

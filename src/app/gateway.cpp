@@ -7,170 +7,8 @@
 #include <thread>
 
 #include "app/worker.hpp"
-#include "http/session.hpp"
 
 namespace switchyard::app {
-
-namespace {
-
-std::string build_models_json(const config::Config& cfg) {
-  nlohmann::json data = nlohmann::json::array();
-  for (const auto& m : cfg.models) {
-    data.push_back(
-        {{"id", m.name},
-         {"object", "model"},
-         {"created", 0},
-         {"owned_by", m.deployments.empty() ? "switchyard" : m.deployments[0].provider}});
-  }
-  return nlohmann::json{{"object", "list"}, {"data", std::move(data)}}.dump();
-}
-
-// The same list in Anthropic's shape, for clients that send anthropic-version.
-std::string build_models_json_anthropic(const config::Config& cfg) {
-  nlohmann::json data = nlohmann::json::array();
-  for (const auto& m : cfg.models) {
-    data.push_back({{"type", "model"},
-                    {"id", m.name},
-                    {"display_name", m.name},
-                    {"created_at", "1970-01-01T00:00:00Z"}});
-  }
-  return nlohmann::json{{"data", data},
-                        {"has_more", false},
-                        {"first_id", data.empty() ? nlohmann::json(nullptr) : data.front()["id"]},
-                        {"last_id", data.empty() ? nlohmann::json(nullptr) : data.back()["id"]}}
-      .dump();
-}
-
-}  // namespace
-
-Worker::Worker(std::shared_ptr<const config::Config> c,
-               std::shared_ptr<const router::Classifier> cls,
-               std::shared_ptr<const router::RpmCaps> caps, std::shared_ptr<usage::Ledger> led,
-               int i)
-    : cfg(std::move(c)),
-      index(i),
-      acceptor(ioc),
-      rng(std::random_device{}()),
-      classifier(std::move(cls)),
-      stats(*cfg, rng, std::move(caps)),
-      hedges(cfg->routing.hedge_max_fraction),
-      ledger(std::move(led)) {
-  for (const auto& p : cfg->providers) {
-    pools.push_back(std::make_unique<upstream::Pool>(ioc.get_executor(), p));
-  }
-  pool_gauges = std::make_unique<PoolGauge[]>(cfg->providers.size());
-  for (const auto& m : cfg->models) prefill_refused.emplace_back(m.deployments.size(), 0);
-  models_json = build_models_json(*cfg);
-  models_json_anthropic = build_models_json_anthropic(*cfg);
-  if (cfg->server.tls) {
-    server_tls = std::make_unique<ssl::context>(ssl::context::tls_server);
-    server_tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                            ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                            ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
-    server_tls->use_certificate_chain_file(cfg->server.tls->cert);
-    server_tls->use_private_key_file(cfg->server.tls->key, ssl::context::pem);
-  }
-}
-
-void Worker::listen(const tcp::endpoint& ep) {
-  acceptor.open(ep.protocol());
-  acceptor.set_option(net::socket_base::reuse_address(true));
-  int one = 1;
-  if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    throw std::runtime_error("cannot set SO_REUSEPORT");
-  }
-  if (ep.address().is_v6()) acceptor.set_option(net::ip::v6_only(false));
-  acceptor.bind(ep);
-  acceptor.listen(net::socket_base::max_listen_connections);
-}
-
-void Worker::adopt(const tcp::endpoint& ep, int fd) { acceptor.assign(ep.protocol(), fd); }
-
-int Worker::release_listener() {
-  if (!acceptor.is_open()) return -1;
-  error_code ignored;
-  acceptor.cancel(ignored);  // accept_loop sees the acceptor closed and returns
-  return acceptor.release(ignored);
-}
-
-void Worker::start_accepting() { net::co_spawn(ioc, accept_loop(), net::detached); }
-
-void Worker::start() {
-  start_accepting();
-  net::co_spawn(ioc, maintenance_loop(), net::detached);
-}
-
-void Worker::begin_drain(bool close_idle_now) {
-  draining.store(true);
-  net::post(ioc, [this, close_idle_now] {
-    error_code ignored;
-    acceptor.close(ignored);
-    if (close_idle_now) {
-      for (http::Session* s = sessions; s; s = s->next) s->wake_if_idle();
-    }
-  });
-}
-
-void Worker::close_idle() {
-  net::post(ioc, [this] {
-    for (http::Session* s = sessions; s; s = s->next) s->wake_if_idle();
-  });
-}
-
-net::awaitable<void> Worker::accept_loop() {
-  for (;;) {
-    auto [ec, sock] = co_await acceptor.async_accept(use_nothrow);
-    if (ec) {
-      if (!acceptor.is_open()) co_return;
-      if (ec == net::error::no_descriptors || ec == net::error::no_buffer_space) {
-        // Out of file descriptors: back off instead of spinning.
-        spdlog::warn("accept: {}", ec.message());
-        net::steady_timer t(ioc, std::chrono::milliseconds(50));
-        co_await t.async_wait(use_nothrow);
-      }
-      continue;
-    }
-    error_code ignored;
-    sock.set_option(tcp::no_delay(true), ignored);
-    tcp::endpoint peer = sock.remote_endpoint(ignored);
-    beast::tcp_stream ts(std::move(sock));
-    auto session =
-        server_tls
-            ? std::make_shared<http::Session>(AnyStream(std::move(ts), *server_tls), *this, peer)
-            : std::make_shared<http::Session>(AnyStream(std::move(ts)), *this, peer);
-    net::co_spawn(
-        ioc, [session]() { return session->run(); }, net::detached);
-  }
-}
-
-net::awaitable<void> Worker::maintenance_loop() {
-  // Every kStatsInterval: publish this worker's router stats and take in the others'; every
-  // second: close idle upstream connections that are too old.
-  constexpr int kEvictEvery = 10;
-  for (int tick = 1; !draining.load(std::memory_order_relaxed); ++tick) {
-    maintenance_timer_.expires_after(kStatsInterval);
-    auto [ec] = co_await maintenance_timer_.async_wait(use_nothrow);
-    if (ec) co_return;
-    const auto now = Clock::now();
-    published.store(stats.summarize(now), std::memory_order_release);
-    if (access_log) access_log->submit(access_batch);  // lines reach the log within a tick
-    for (std::size_t i = 0; i < pools.size(); ++i) {
-      pool_gauges[i].open.store(static_cast<std::int64_t>(pools[i]->open()),
-                                std::memory_order_relaxed);
-      pool_gauges[i].idle.store(static_cast<std::int64_t>(pools[i]->idle()),
-                                std::memory_order_relaxed);
-      pool_gauges[i].queued.store(static_cast<std::int64_t>(pools[i]->queued()),
-                                  std::memory_order_relaxed);
-    }
-    std::vector<std::shared_ptr<const router::StatsSummary>> others;
-    others.reserve(peers.size());
-    for (Worker* p : peers) others.push_back(p->published.load(std::memory_order_acquire));
-    stats.set_peers(std::move(others));
-    if (tick % kEvictEvery == 0) {
-      for (auto& p : pools) p->evict_idle(now);
-    }
-  }
-}
 
 // One configuration's workers: its snapshot, router state and metrics. A reload starts a
 // new generation on the same listening sockets and retires the old one, which finishes its
@@ -360,7 +198,10 @@ void Gateway::Impl::finish(Generation& g) {
   for (auto& w : g.workers) w->ioc.stop();
   for (auto& t : g.threads) t.join();
   g.threads.clear();
-  for (auto& w : g.workers) access_log->submit(w->access_batch);
+  for (auto& w : g.workers) {
+    access_log->submit(w->access_batch);
+    w->submit_usage();  // the threads are joined: their batches are ours to hand over
+  }
 }
 
 void Gateway::Impl::reload(net::io_context& main_ioc) {

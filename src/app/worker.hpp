@@ -1,26 +1,31 @@
 #pragma once
 // One worker = one thread, one io_context, one SO_REUSEPORT acceptor, its own upstream
-// pools. Nothing here is shared with other workers except the immutable config snapshot
-// and a few atomics the main thread reads while draining.
+// pools, router state and metric cells. Nothing here is shared with other workers except
+// the immutable config snapshot, the published stats summaries and a few atomics the main
+// thread reads while draining. Only app/ includes this header: every stage gets its slice
+// of the worker (http::SessionEnv, api::Services, upstream::Upstreams, usage::Accounting,
+// router::Planner) at start(), never the worker itself.
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
+#include "api/routes.hpp"
+#include "http/session.hpp"
 #include "net/common.hpp"
 #include "switchyard/config/config.hpp"
 #include "switchyard/router/classifier.hpp"
 #include "switchyard/router/live_stats.hpp"
+#include "switchyard/router/planner.hpp"
 #include "switchyard/router/scorer.hpp"
 #include "switchyard/telemetry/access_log.hpp"
 #include "switchyard/telemetry/metrics.hpp"
+#include "switchyard/usage/accounting.hpp"
 #include "switchyard/usage/usage.hpp"
+#include "upstream/call.hpp"
 #include "upstream/pool.hpp"
-
-namespace switchyard::http {
-class Session;
-}
 
 namespace switchyard::app {
 
@@ -38,7 +43,8 @@ struct Worker {
   void adopt(const tcp::endpoint& ep, int fd);
   /// On this worker's thread: stops accepting and gives up the listening socket (-1: none).
   int release_listener();
-  /// Starts accepting and the periodic pool maintenance; then run ioc on the worker thread.
+  /// Hands the stages their slices, starts accepting and the periodic maintenance; then
+  /// run ioc on the worker thread. Telemetry pointers and peers are set before.
   void start();
   void start_accepting();
   /// Posted by the main thread: stop accepting; finish each request with Connection:
@@ -48,6 +54,12 @@ struct Worker {
   void begin_drain(bool close_idle = true);
   /// Closes idle keep-alive connections (any thread: posted to this worker).
   void close_idle();
+  /// On this worker's thread: hands this worker's pending usage records to the ledger.
+  void submit_usage();
+  /// On this worker's thread: every worker's pending usage records handed over (waits at
+  /// most kFlushWait for the others), so an admin read sees all answers finished before it.
+  net::awaitable<void> flush_all_usage();
+  static constexpr std::chrono::milliseconds kFlushWait{200};
 
   // Only this worker's thread touches its sockets and timers, so the reactor needs no
   // locks; the scheduler keeps its own so the main thread can still post() here.
@@ -60,13 +72,11 @@ struct Worker {
   std::string models_json;            // GET /v1/models body, built once per snapshot
   std::string models_json_anthropic;  // the same for Anthropic clients (anthropic-version)
   std::mt19937_64 rng;
-  std::shared_ptr<const router::Classifier> classifier;  // immutable, shared by workers
-  router::LocalStats stats;                              // this worker's view
-  std::vector<router::DeploymentView> views;             // scratch for the scorer
-  router::RequestFeatures features;                      // scratch for the classifier
-  router::HedgeBudget hedges;                            // routing.hedge_max_fraction
-  std::shared_ptr<usage::Ledger> ledger;                 // process-wide usage records
-  std::vector<std::vector<char>> prefill_refused;        // [model][deployment]: learned
+  router::LocalStats stats;                        // this worker's view
+  router::Planner planner;                         // classify + rank on `stats`
+  router::HedgeBudget hedges;                      // routing.hedge_max_fraction
+  std::shared_ptr<usage::Ledger> ledger;           // process-wide usage records
+  std::vector<std::vector<char>> prefill_refused;  // [model][deployment]: learned
 
   /// This worker's latest stats summary, published every kStatsInterval for the others;
   /// the only router state that crosses threads (an atomic shared_ptr, never on the
@@ -94,8 +104,12 @@ struct Worker {
   std::atomic<int> in_flight{0};      // requests being handled (read by the main thread)
   std::atomic<int> open_sessions{0};  // client connections (read by the main thread)
 
-  // Intrusive list of live sessions, touched only on this worker's thread.
-  http::Session* sessions = nullptr;
+  // The stages' slices, made at start().
+  http::SessionEnv session_env;
+  std::optional<usage::Accounting> accounting;
+  std::optional<upstream::Upstreams> upstreams;
+  std::optional<api::Services> services;
+  std::optional<api::Routes> routes;
 
  private:
   net::awaitable<void> accept_loop();

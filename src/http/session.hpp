@@ -1,61 +1,61 @@
 #pragma once
-// One client connection: reads requests with size and time limits, dispatches them,
-// writes responses (whole or as a chunked event stream). Lives on one worker thread.
+// One client connection: reads requests with size and time limits, hands each to the
+// worker's Handler (the route table), writes responses (whole or as a chunked event
+// stream). Lives on one worker thread and sees the worker only through SessionEnv.
 
+#include <atomic>
 #include <functional>
 #include <memory>
+#include <random>
 #include <string>
 
-#include "net/common.hpp"
+#include "http/exchange.hpp"
+#include "switchyard/config/config.hpp"
 #include "switchyard/telemetry/access_log.hpp"
-
-namespace switchyard::app {
-struct Worker;
-}
+#include "switchyard/telemetry/metrics.hpp"
 
 namespace switchyard::http {
 
-using Request = bhttp::request<bhttp::string_body>;
-using Response = bhttp::response<bhttp::string_body>;
+class Session;
 
-class Session : public std::enable_shared_from_this<Session> {
+/// The slice of its worker a session uses. Filled by the worker before it accepts.
+struct SessionEnv {
+  net::io_context* ioc = nullptr;
+  const config::Server* server = nullptr;
+  std::mt19937_64* rng = nullptr;  ///< request ids
+  Handler* handler = nullptr;
+  telemetry::WorkerMetrics* metrics = nullptr;  ///< null: metrics off
+  const telemetry::Layout* layout = nullptr;
+  telemetry::AccessLog* access_log = nullptr;  ///< null: off
+  telemetry::AccessLog::Batch* access_batch = nullptr;
+  std::atomic<bool>* draining = nullptr;
+  std::atomic<int>* in_flight = nullptr;      ///< requests being handled (read by main)
+  std::atomic<int>* open_sessions = nullptr;  ///< client connections (read by main)
+  Session* sessions = nullptr;                ///< intrusive list of live sessions, this thread only
+};
+
+class Session final : public Exchange, public std::enable_shared_from_this<Session> {
  public:
-  Session(AnyStream stream, app::Worker& worker, tcp::endpoint peer);
-  ~Session();
+  Session(AnyStream stream, SessionEnv& env, tcp::endpoint peer);
+  ~Session() override;
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
   net::awaitable<void> run();
 
-  // --- for handlers (same thread) ---------------------------------------------------
-  app::Worker& worker() { return worker_; }
-  const std::string& request_id() const { return request_id_; }
+  // --- Exchange (same thread) -------------------------------------------------------
+  const std::string& request_id() const override { return request_id_; }
+  net::awaitable<bool> send(Response& res) override;
+  net::awaitable<bool> start_stream(StreamHead& head) override;
+  net::awaitable<bool> write(std::string_view data) override;
+  net::awaitable<bool> finish() override;
+  void watch_client(std::function<void()> on_gone) override;
+  bool client_gone() const override { return client_gone_; }
+  telemetry::RequestLog& log() override { return log_; }
+  void note_error(std::string_view type, std::string_view code) override;
+
   const tcp::endpoint& peer() const { return peer_; }
-
-  /// Sends a whole response. Adds the request id header. Returns false if the client is gone.
-  net::awaitable<bool> send(Response& res);
-  /// Sends an OpenAI-shaped error.
-  net::awaitable<bool> send_error(int status, std::string_view message, std::string_view type,
-                                  std::string_view code = {}, std::string_view param = {});
-  /// Starts a chunked response (event streams). Returns false if the client is gone.
-  net::awaitable<bool> start_chunked(bhttp::response<bhttp::empty_body>& head);
-  net::awaitable<bool> write_chunk(std::string_view data);
-  net::awaitable<bool> finish_chunked();
-
-  /// Watches the idle client socket while a request waits on its upstream: if the client
-  /// closes, `on_gone` runs (on this thread) so the upstream attempt can be cancelled
-  /// instead of generating tokens nobody reads. The watch ends by itself at the first
-  /// send()/start_chunked(), or with unwatch().
-  void watch_client(std::function<void()> on_gone);
   void unwatch();
-  bool client_gone() const { return client_gone_; }
-
-  /// What this request did, for its access-log line and metrics; handlers fill in what
-  /// they learn (model, deployment, usage, …). Reset at each new request.
-  telemetry::RequestLog& log() { return log_; }
-  /// The error type and code of the response about to be sent, for the access log (the
-  /// first one noted wins; without one, send() reads them from an error body).
-  void note_error(std::string_view type, std::string_view code);
 
   /// Called on drain from the worker thread: wakes a session idling between requests.
   void wake_if_idle();
@@ -64,7 +64,6 @@ class Session : public std::enable_shared_from_this<Session> {
   Session* next = nullptr;
 
  private:
-  net::awaitable<void> dispatch(Request& req);
   net::awaitable<void> reject_and_close(int status, std::string_view message,
                                         std::string_view code);
   net::awaitable<void> lingering_close();
@@ -75,7 +74,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void finish_log();
 
   AnyStream stream_;
-  app::Worker& worker_;
+  SessionEnv& env_;
   tcp::endpoint peer_;
   beast::flat_buffer buffer_;
   net::steady_timer read_timer_;

@@ -12,7 +12,7 @@ std::int64_t estimate_tokens(std::size_t text_bytes) {
   return static_cast<std::int64_t>((text_bytes + 3) / 4);
 }
 
-double cost_usd(const adapters::Usage& u, const config::Price& price) {
+double cost_usd(const Usage& u, const config::Price& price) {
   const double cached_price = price.cached_input >= 0 ? price.cached_input : price.input;
   const double write_price = price.cache_write >= 0 ? price.cache_write : price.input;
   const auto n = [](std::int64_t v) { return static_cast<double>(std::max<std::int64_t>(v, 0)); };

@@ -12,28 +12,15 @@
 #include <string_view>
 #include <vector>
 
+#include "switchyard/api/errors.hpp"
+#include "switchyard/usage/tokens.hpp"
+
 namespace switchyard::adapters {
 
-/// Token counts of one upstream answer. All counts are totals for the request:
-/// `input_tokens` includes cached and cache-written prompt tokens, whatever the provider's
-/// own convention (Anthropic reports them apart; OpenAI and Gemini include them).
-struct Usage {
-  std::int64_t input_tokens = -1;        ///< -1: not reported
-  std::int64_t output_tokens = -1;       ///< -1: not reported (includes reasoning/thinking tokens)
-  std::int64_t cached_input_tokens = 0;  ///< of input_tokens: read from the prompt cache
-  std::int64_t cache_write_tokens = 0;   ///< of input_tokens: written to the prompt cache
-  bool known() const noexcept { return input_tokens >= 0 || output_tokens >= 0; }
-};
-
-/// A request the gateway refuses before sending it (status 400 unless said otherwise),
-/// rendered by the caller in the client's dialect.
-struct ClientError {
-  int status = 400;
-  std::string message;
-  std::string type = "invalid_request_error";
-  std::string code;   ///< may be empty (null)
-  std::string param;  ///< may be empty (null)
-};
+/// Token counts (usage/tokens.hpp) and the refusal of a request the gateway will not send
+/// (api/errors.hpp), named here too because every adapter speaks of them.
+using api::ClientError;
+using usage::Usage;
 
 /// What goes upstream for one attempt. `path` is appended to the provider's base_url path
 /// and may carry a query ("/models/gemini-2.0-flash:streamGenerateContent?alt=sse").

@@ -36,6 +36,11 @@ struct RequestError {
 /// (status 400 for everything it detects).
 bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& err);
 
+/// Validates the body as an OpenAI embeddings request: {"model", "input": string |
+/// [string] | [int] | [[int]], …}. Only what routing needs is read (model, a prompt-size
+/// estimate); the body goes upstream as written. On failure returns false and fills err.
+bool parse_embeddings_request(std::string_view body, ChatRequest& req, ClientError& err);
+
 /// The body to send upstream: the client's bytes with "model" replaced by
 /// `upstream_model` and, for streams, stream_options.include_usage forced to true so
 /// usage is never lost (unless `request_usage` is false: for servers that reject the

@@ -54,12 +54,17 @@ std::string_view name_of(Errc e) noexcept;
 std::string error_json(std::string_view message, std::string_view type, std::string_view code = {},
                        std::string_view param = {});
 
-/// What a client sees for a local error: status, type and message.
+/// A request the gateway refuses (status 400 unless said otherwise), rendered by the caller
+/// in the client's dialect. The one type for every client-visible refusal: the wire
+/// parsers', the adapters' (a request a dialect cannot express) and the local errors'.
 struct ClientError {
-  int status;
-  std::string_view type;
-  std::string_view code;
+  int status = 400;
+  std::string message;
+  std::string type = "invalid_request_error";
+  std::string code;   ///< may be empty (null)
+  std::string param;  ///< may be empty (null)
 };
+/// Status, type and code of a local error (message and param empty).
 ClientError client_error_for(Errc e) noexcept;
 
 }  // namespace switchyard::api

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "switchyard/adapters/adapter.hpp"
 #include "switchyard/config/config.hpp"
+#include "switchyard/usage/tokens.hpp"
 
 namespace switchyard::usage {
 
@@ -32,8 +32,8 @@ struct Record {
   std::string provider;    ///< provider name
   std::string deployment;  ///< "provider/model"
   bool stream = false;
-  int attempt = 1;         ///< which upstream attempt of the request this answer came from
-  adapters::Usage tokens;  ///< counts (never -1 here: unknown counts are estimated)
+  int attempt = 1;  ///< which upstream attempt of the request this answer came from
+  Usage tokens;     ///< counts (never -1 here: unknown counts are estimated)
   Provenance provenance = Provenance::provider;
   bool client_cut = false;  ///< the client left before the answer ended; counts cover what
                             ///< was relayed (estimated)
@@ -49,7 +49,7 @@ std::int64_t estimate_tokens(std::size_t text_bytes);
 /// USD for `u` at `price` (USD per million tokens): uncached input at `input`, cache reads
 /// at `cached_input`, cache writes at `cache_write` (each defaulting to `input`), output
 /// at `output`. Unknown (-1) counts cost nothing.
-double cost_usd(const adapters::Usage& u, const config::Price& price);
+double cost_usd(const Usage& u, const config::Price& price);
 
 /// The most recent records (a bounded ring) and running totals per deployment, shared by
 /// all workers. A worker does not lock per answer: it collects its records in its own

@@ -5,11 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "app/worker.hpp"
 #include "http/session.hpp"
 #include "switchyard/api/errors.hpp"
-#include "switchyard/telemetry/status_page.hpp"
-#include "upstream/proxy.hpp"
 
 namespace switchyard::http {
 namespace {
@@ -35,19 +32,19 @@ bool valid_request_id(std::string_view id) {
 
 }  // namespace
 
-Session::Session(AnyStream stream, app::Worker& worker, tcp::endpoint peer)
-    : stream_(std::move(stream)), worker_(worker), peer_(peer), read_timer_(worker.ioc) {
-  next = worker_.sessions;
+Session::Session(AnyStream stream, SessionEnv& env, tcp::endpoint peer)
+    : stream_(std::move(stream)), env_(env), peer_(peer), read_timer_(*env.ioc) {
+  next = env_.sessions;
   if (next) next->prev = this;
-  worker_.sessions = this;
-  worker_.open_sessions.fetch_add(1, std::memory_order_relaxed);
+  env_.sessions = this;
+  env_.open_sessions->fetch_add(1, std::memory_order_relaxed);
 }
 
 Session::~Session() {
-  worker_.open_sessions.fetch_sub(1, std::memory_order_relaxed);
+  env_.open_sessions->fetch_sub(1, std::memory_order_relaxed);
   if (prev) prev->next = next;
   if (next) next->prev = prev;
-  if (worker_.sessions == this) worker_.sessions = next;
+  if (env_.sessions == this) env_.sessions = next;
 }
 
 void Session::wake_if_idle() {
@@ -112,7 +109,7 @@ void Session::assign_request_id(const Request& req) {
     return;
   }
   static constexpr char kHex[] = "0123456789abcdef";
-  std::uint64_t a = worker_.rng(), b = worker_.rng();
+  std::uint64_t a = (*env_.rng)(), b = (*env_.rng)();
   request_id_.assign("req_");
   for (int i = 0; i < 16; ++i) request_id_.push_back(kHex[(a >> (i * 4)) & 15]);
   for (int i = 0; i < 16; ++i) request_id_.push_back(kHex[(b >> (i * 4)) & 15]);
@@ -120,7 +117,7 @@ void Session::assign_request_id(const Request& req) {
 
 net::awaitable<void> Session::run() {
   auto self = shared_from_this();
-  const config::Server& sc = worker_.cfg->server;
+  const config::Server& sc = *env_.server;
 
   if (auto* tls = stream_.tls()) {
     stream_.tcp().expires_after(sc.header_timeout);
@@ -132,7 +129,7 @@ net::awaitable<void> Session::run() {
     if (buffer_.size() == 0) {
       // Keep-alive wait for the next request's first byte: idle_timeout, then close
       // silently (tcp_stream's expiry closes the socket for us).
-      if (worker_.draining.load(std::memory_order_relaxed)) break;
+      if (env_.draining->load(std::memory_order_relaxed)) break;
       idle_ = true;
       stream_.tcp().expires_after(sc.idle_timeout);
       auto [ec, n] = co_await stream_.visit([&](auto& s) {
@@ -191,13 +188,13 @@ net::awaitable<void> Session::run() {
     }
 
     Request req = parser.release();
-    keep_alive_ = req.keep_alive() && !worker_.draining.load(std::memory_order_relaxed);
+    keep_alive_ = req.keep_alive() && !env_.draining->load(std::memory_order_relaxed);
     assign_request_id(req);
     begin_log(req);
-    worker_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    co_await dispatch(req);
+    env_.in_flight->fetch_add(1, std::memory_order_relaxed);
+    co_await env_.handler->handle(*this, req);
     unwatch();
-    worker_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    env_.in_flight->fetch_sub(1, std::memory_order_relaxed);
     finish_log();
     if (client_gone_) break;
     if (!keep_alive_) break;
@@ -265,17 +262,17 @@ void Session::begin_log(const Request& req) {
 void Session::finish_log() {
   if (streaming_) {
     streaming_ = false;
-    if (worker_.metrics) worker_.metrics->stream_closed();
+    if (env_.metrics) env_.metrics->stream_closed();
   }
   // Nothing was sent: the client left first (nginx's 499).
   if (log_.status == 0) log_.status = 499;
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - log_.start).count();
-  if (worker_.metrics) {
-    const int slot = log_.slot >= 0 ? log_.slot : worker_.metrics_layout->unknown_slot();
-    worker_.metrics->request(log_.endpoint, slot, log_.status, ms / 1000);
-    if (log_.ttft_ms >= 0 && log_.slot >= 0) worker_.metrics->ttft(slot, log_.ttft_ms / 1000);
+  if (env_.metrics) {
+    const int slot = log_.slot >= 0 ? log_.slot : env_.layout->unknown_slot();
+    env_.metrics->request(log_.endpoint, slot, log_.status, ms / 1000);
+    if (log_.ttft_ms >= 0 && log_.slot >= 0) env_.metrics->ttft(slot, log_.ttft_ms / 1000);
   }
-  if (worker_.access_log) worker_.access_log->write(worker_.access_batch, log_, ms);
+  if (env_.access_log) env_.access_log->write(*env_.access_batch, log_, ms);
 }
 
 namespace {
@@ -350,16 +347,16 @@ net::awaitable<bool> Session::send(Response& res) {
   append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()), request_id_,
               keep_alive_, res.body().size(), false);
   std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body())};
-  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] =
       co_await stream_.visit([&](auto& s) { return net::async_write(s, bufs, use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
 
-net::awaitable<bool> Session::send_error(int status, std::string_view message,
-                                         std::string_view type, std::string_view code,
-                                         std::string_view param) {
+net::awaitable<bool> Exchange::send_error(int status, std::string_view message,
+                                          std::string_view type, std::string_view code,
+                                          std::string_view param) {
   note_error(type, code);  // known here: no need to read it back from the body
   Response res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json");
@@ -367,33 +364,33 @@ net::awaitable<bool> Session::send_error(int status, std::string_view message,
   co_return co_await send(res);
 }
 
-net::awaitable<bool> Session::start_chunked(bhttp::response<bhttp::empty_body>& head) {
+net::awaitable<bool> Session::start_stream(StreamHead& head) {
   unwatch();
   log_.status = head.result_int();
   log_.stream = true;
   if (!streaming_) {
     streaming_ = true;
-    if (worker_.metrics) worker_.metrics->stream_opened();
+    if (env_.metrics) env_.metrics->stream_opened();
   }
   std::string bytes;
   bytes.reserve(512);
   append_head(bytes, head.base(), head.result_int(), bhttp::obsolete_reason(head.result()),
               request_id_, keep_alive_, 0, true);
-  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] = co_await stream_.visit(
       [&](auto& s) { return net::async_write(s, net::buffer(bytes), use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
 }
 
-net::awaitable<bool> Session::write_chunk(std::string_view data) {
+net::awaitable<bool> Session::write(std::string_view data) {
   if (data.empty()) co_return true;  // an empty chunk would end the body
   char size_line[24];
   int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
   std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<std::size_t>(len)),
                                         net::buffer(data.data(), data.size()),
                                         net::buffer("\r\n", 2)};
-  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+  stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] =
       co_await stream_.visit([&](auto& s) { return net::async_write(s, bufs, use_nothrow); });
   if (ec) keep_alive_ = false;
@@ -404,166 +401,12 @@ net::awaitable<bool> Session::write_chunk(std::string_view data) {
   co_return !ec;
 }
 
-net::awaitable<bool> Session::finish_chunked() {
-  stream_.tcp().expires_after(worker_.cfg->server.idle_timeout);
+net::awaitable<bool> Session::finish() {
+  stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] = co_await stream_.visit(
       [&](auto& s) { return net::async_write(s, net::buffer("0\r\n\r\n", 5), use_nothrow); });
   if (ec) keep_alive_ = false;
   co_return !ec;
-}
-
-net::awaitable<void> Session::dispatch(Request& req) {
-  std::string_view path = path_of(req.target());
-  const auto method = req.method();
-  auto only = [&](bhttp::verb v, std::string_view allow) -> net::awaitable<bool> {
-    if (method == v) co_return true;
-    Response res{bhttp::status::method_not_allowed, 11};
-    res.set(bhttp::field::allow, allow);
-    res.set(bhttp::field::content_type, "application/json");
-    res.body() = api::error_json(std::string("Method ") + std::string(req.method_string()) +
-                                     " is not allowed on " + std::string(path) + ".",
-                                 "invalid_request_error", "method_not_allowed");
-    co_await send(res);
-    co_return false;
-  };
-
-  if (path == "/v1/chat/completions" || path == "/chat/completions") {
-    log_.endpoint = telemetry::Endpoint::chat;
-    const bool allowed = co_await only(bhttp::verb::post, "POST");
-    if (!allowed) co_return;
-    co_await upstream::handle_chat(*this, req);
-    co_return;
-  }
-  if (path == "/v1/embeddings" || path == "/embeddings") {
-    log_.endpoint = telemetry::Endpoint::embeddings;
-    const bool allowed = co_await only(bhttp::verb::post, "POST");
-    if (!allowed) co_return;
-    co_await upstream::handle_embeddings(*this, req);
-    co_return;
-  }
-  if (path == "/v1/messages" || path == "/messages") {
-    log_.endpoint = telemetry::Endpoint::messages;
-    const bool allowed = co_await only(bhttp::verb::post, "POST");
-    if (!allowed) co_return;
-    co_await upstream::handle_messages(*this, req);
-    co_return;
-  }
-  if (path.substr(0, 7) == "/admin/") {
-    log_.endpoint = telemetry::Endpoint::admin;
-    const std::string& key = worker_.cfg->admin_key;
-    if (key.empty()) {
-      co_await send_error(404, "The admin API is off (no admin.key configured).",
-                          "invalid_request_error", "unknown_url");
-      co_return;
-    }
-    auto auth = req.find(bhttp::field::authorization);
-    std::string_view given;
-    if (auth != req.end()) given = std::string_view(auth->value().data(), auth->value().size());
-    const std::string expected = "Bearer " + key;
-    // Constant-time comparison: the admin key must not leak through response timing.
-    unsigned diff = given.size() == expected.size() ? 0u : 1u;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-      diff |= static_cast<unsigned>(static_cast<unsigned char>(expected[i]) ^
-                                    static_cast<unsigned char>(i < given.size() ? given[i] : 0));
-    }
-    if (diff != 0) {
-      co_await send_error(401, "Invalid or missing admin key.", "invalid_request_error",
-                          "invalid_api_key");
-      co_return;
-    }
-    if (path == "/admin/route/explain") {
-      const bool allowed = co_await only(bhttp::verb::post, "POST");
-      if (!allowed) co_return;
-      co_await upstream::handle_route_explain(*this, req);
-      co_return;
-    }
-    if (path == "/admin/status") {
-      const bool allowed = co_await only(bhttp::verb::get, "GET");
-      if (!allowed) co_return;
-      if (!worker_.all_metrics) {
-        co_await send_error(404, "Metrics are off (telemetry.metrics: false).",
-                            "invalid_request_error", "unknown_url");
-        co_return;
-      }
-      Response res{bhttp::status::ok, 11};
-      res.set(bhttp::field::content_type, "application/json");
-      res.set(bhttp::field::cache_control, "no-store");
-      res.body() = worker_.all_metrics->status_json();
-      co_await send(res);
-      co_return;
-    }
-    if (path == "/admin/usage") {
-      const bool allowed = co_await only(bhttp::verb::get, "GET");
-      if (!allowed) co_return;
-      co_await upstream::handle_usage(*this, req);
-      co_return;
-    }
-    co_await send_error(404, "Unknown admin URL: " + std::string(path) + ".",
-                        "invalid_request_error", "unknown_url");
-    co_return;
-  }
-  if (worker_.all_metrics && path == worker_.cfg->telemetry.metrics_path) {
-    log_.endpoint = telemetry::Endpoint::metrics;
-    const bool allowed = co_await only(bhttp::verb::get, "GET");
-    if (!allowed) co_return;
-    Response res{bhttp::status::ok, 11};
-    res.set(bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
-    res.body() = worker_.all_metrics->scrape();
-    co_await send(res);
-    co_return;
-  }
-  if (path == "/status") {
-    log_.endpoint = telemetry::Endpoint::status;
-    const bool allowed = co_await only(bhttp::verb::get, "GET");
-    if (!allowed) co_return;
-    Response res{bhttp::status::ok, 11};
-    res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-    res.set(bhttp::field::cache_control, "no-store");
-    // Self-contained: no script, style or font from anywhere but this page.
-    res.set("content-security-policy",
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-            "connect-src 'self'; img-src data:");
-    res.body() = telemetry::status_page_html();
-    co_await send(res);
-    co_return;
-  }
-  if (path == "/v1/models" || path == "/models") {
-    log_.endpoint = telemetry::Endpoint::models;
-    const bool allowed = co_await only(bhttp::verb::get, "GET");
-    if (!allowed) co_return;
-    Response res{bhttp::status::ok, 11};
-    res.set(bhttp::field::content_type, "application/json");
-    // The Anthropic SDK lists models at the same path, and says who it is.
-    res.body() = req.find("anthropic-version") != req.end() ? worker_.models_json_anthropic
-                                                            : worker_.models_json;
-    co_await send(res);
-    co_return;
-  }
-  if (path == "/healthz") {
-    log_.endpoint = telemetry::Endpoint::health;
-    const bool allowed = co_await only(bhttp::verb::get, "GET");
-    if (!allowed) co_return;
-    Response res{bhttp::status::ok, 11};
-    res.set(bhttp::field::content_type, "application/json");
-    res.body() = R"({"status":"ok"})";
-    co_await send(res);
-    co_return;
-  }
-  if (path == "/readyz") {
-    log_.endpoint = telemetry::Endpoint::health;
-    const bool allowed = co_await only(bhttp::verb::get, "GET");
-    if (!allowed) co_return;
-    bool draining = worker_.draining.load(std::memory_order_relaxed);
-    Response res{draining ? bhttp::status::service_unavailable : bhttp::status::ok, 11};
-    res.set(bhttp::field::content_type, "application/json");
-    res.body() = draining ? R"({"status":"draining"})" : R"({"status":"ready"})";
-    co_await send(res);
-    co_return;
-  }
-  co_await send_error(
-      404,
-      "Unknown request URL: " + std::string(req.method_string()) + " " + std::string(path) + ".",
-      "invalid_request_error", "unknown_url");
 }
 
 }  // namespace switchyard::http

@@ -29,22 +29,16 @@ void start_trace(upstream::CallRequest& rq, const http::Request& req, std::mt199
   }
 }
 
-// Stage 1: the body in the lingua franca. false: the client has its error.
-net::awaitable<bool> parse(upstream::CallRequest& rq, http::Exchange& ex) {
-  if (rq.embeddings) {
-    ClientError ce;
-    if (parse_embeddings_request(rq.chat.body, rq.chat, ce)) co_return true;
-    co_await upstream::send_client_error(ex, rq.front, ce.status, ce.message, ce.type, ce.code,
-                                         ce.param);
-    co_return false;
-  }
-  RequestError err;
-  if (parse_chat_request(rq.chat.body, rq.chat, err)) co_return true;
-  const ClientError ce = client_error_for(err.code);
-  const std::string_view code = err.code == Errc::invalid_json ? std::string_view(ce.code) : "";
-  co_await upstream::send_client_error(ex, rq.front, ce.status, err.message, ce.type, code,
-                                       err.param);
-  co_return false;
+// Stage 1: the body in the lingua franca. false: `err` is the client's error.
+bool parse(upstream::CallRequest& rq, ClientError& err) {
+  if (rq.embeddings) return parse_embeddings_request(rq.chat.body, rq.chat, err);
+  RequestError re;
+  if (parse_chat_request(rq.chat.body, rq.chat, re)) return true;
+  err = client_error_for(re.code);
+  err.message = std::move(re.message);
+  if (re.code != Errc::invalid_json) err.code.clear();
+  err.param = std::move(re.param);
+  return false;
 }
 
 // The decision in the metrics: routed, panic or refused, and each exclusion's reason.
@@ -103,11 +97,15 @@ net::awaitable<void> serve_call(Services& s, http::Exchange& ex, http::Request& 
     rq.embeddings = true;
     rq.endpoint = "embeddings";
   }
-  rq.rescue_off = beast::iequals(header(req, "x-switchyard-rescue"), "off");
   start_trace(rq, req, s.rng);
 
   // 1. Parse: the client's wire dialect, into the lingua franca.
-  if (!co_await parse(rq, ex)) co_return;
+  if (ClientError err; !parse(rq, err)) {
+    co_await upstream::send_client_error(ex, rq.front, err.status, err.message, err.type, err.code,
+                                         err.param);
+    co_return;
+  }
+  if (rq.chat.stream) rq.rescue_off = beast::iequals(header(req, "x-switchyard-rescue"), "off");
   telemetry::RequestLog& log = ex.log();
   log.trace_id = rq.trace.trace_id;
   log.model = rq.chat.model;
@@ -136,8 +134,10 @@ net::awaitable<void> serve_call(Services& s, http::Exchange& ex, http::Request& 
     in.chat = &rq.chat;
     in.model = model;
     in.task_header = header(req, "x-switchyard-task");
-    in.has_tier_header = req.find("x-switchyard-tier") != req.end();
-    in.tier_header = header(req, "x-switchyard-tier");
+    if (auto tier = req.find("x-switchyard-tier"); tier != req.end()) {
+      in.has_tier_header = true;
+      in.tier_header = std::string_view(tier->value());
+    }
     in.now = now;
     plan = s.planner.plan(in);
   }

@@ -1,5 +1,7 @@
 #include "api/routes.hpp"
 
+#include <optional>
+
 #include "switchyard/api/errors.hpp"
 #include "switchyard/telemetry/status_page.hpp"
 
@@ -11,10 +13,8 @@ std::string_view path_of(std::string_view target) {
   return q == std::string_view::npos ? target : target.substr(0, q);
 }
 
-// The method is the one the path takes; otherwise 405 with Allow. true: go on.
-net::awaitable<bool> only(http::Exchange& ex, const http::Request& req, std::string_view path,
-                          bhttp::verb v, std::string_view allow) {
-  if (req.method() == v) co_return true;
+net::awaitable<void> method_not_allowed(http::Exchange& ex, const http::Request& req,
+                                        std::string_view path, std::string_view allow) {
   http::Response res{bhttp::status::method_not_allowed, 11};
   res.set(bhttp::field::allow, allow);
   res.set(bhttp::field::content_type, "application/json");
@@ -22,6 +22,13 @@ net::awaitable<bool> only(http::Exchange& ex, const http::Request& req, std::str
                               " is not allowed on " + std::string(path) + ".",
                           "invalid_request_error", "method_not_allowed");
   co_await ex.send(res);
+}
+
+// The method is the one the path takes; otherwise 405 with Allow. true: go on.
+net::awaitable<bool> only(http::Exchange& ex, const http::Request& req, std::string_view path,
+                          bhttp::verb v, std::string_view allow) {
+  if (req.method() == v) co_return true;
+  co_await method_not_allowed(ex, req, path, allow);
   co_return false;
 }
 
@@ -53,22 +60,24 @@ net::awaitable<void> Routes::handle(http::Exchange& ex, http::Request& req) {
   using telemetry::Endpoint;
   const std::string_view path = path_of(req.target());
   telemetry::RequestLog& log = ex.log();
-  auto post_call = [&](Endpoint e, CallEndpoint ce) -> net::awaitable<void> {
-    log.endpoint = e;
-    if (co_await only(ex, req, path, bhttp::verb::post, "POST")) {
-      co_await serve_call(s_, ex, req, ce);
-    }
-  };
+  // The call endpoints: POST only.
+  std::optional<CallEndpoint> call;
   if (path == "/v1/chat/completions" || path == "/chat/completions") {
-    co_await post_call(Endpoint::chat, CallEndpoint::chat);
-    co_return;
+    log.endpoint = Endpoint::chat;
+    call = CallEndpoint::chat;
+  } else if (path == "/v1/embeddings" || path == "/embeddings") {
+    log.endpoint = Endpoint::embeddings;
+    call = CallEndpoint::embeddings;
+  } else if (path == "/v1/messages" || path == "/messages") {
+    log.endpoint = Endpoint::messages;
+    call = CallEndpoint::messages;
   }
-  if (path == "/v1/embeddings" || path == "/embeddings") {
-    co_await post_call(Endpoint::embeddings, CallEndpoint::embeddings);
-    co_return;
-  }
-  if (path == "/v1/messages" || path == "/messages") {
-    co_await post_call(Endpoint::messages, CallEndpoint::messages);
+  if (call) {
+    if (req.method() == bhttp::verb::post) {
+      co_await serve_call(s_, ex, req, *call);
+    } else {
+      co_await method_not_allowed(ex, req, path, "POST");
+    }
     co_return;
   }
   if (path.substr(0, 7) == "/admin/") {

@@ -123,20 +123,17 @@ void apply_order(std::vector<Candidate>& cs, std::uint32_t* order) {
 
 }  // namespace
 
-void rank(const RankInput& in, std::mt19937_64& rng, Ranking& out) {
-  const config::Model& m = *in.model;
-  const config::Weights w = in.tier ? in.tier->weights.apply(in.weights) : in.weights;
-  const std::size_t n = m.deployments.size();
-  const double out_tokens = expected_output_tokens(in);
-  out.allowed.clear();
-  out.excluded.clear();
-  out.panic = false;
+namespace {
 
-  // Pass 1: why each deployment is out, if it is, so both lists can be sized exactly.
-  SmallBuffer<Status, 256> status_buf(n);
-  Status* status = status_buf.data();
-  std::size_t n_fit = 0, n_out = 0, n_unhealthy = 0;
-  for (std::size_t i = 0; i < n; ++i) {
+struct StatusCounts {
+  std::size_t fit = 0, out = 0, unhealthy = 0;
+};
+
+// Pass 1: why each deployment is out, if it is, so both lists can be sized exactly.
+StatusCounts classify_deployments(const RankInput& in, Status* status) {
+  const config::Model& m = *in.model;
+  StatusCounts n;
+  for (std::size_t i = 0; i < m.deployments.size(); ++i) {
     const config::Deployment& d = m.deployments[i];
     const DeploymentView& v = in.views[i];
     Status s = kFit;
@@ -155,52 +152,58 @@ void rank(const RankInput& in, std::mt19937_64& rng, Ranking& out) {
       s = kRetryAfter;
     }
     status[i] = s;
-    n_fit += s == kFit;
-    n_unhealthy += s >= kBreaker;
-    n_out += s != kFit && s < kBreaker;
+    n.fit += s == kFit;
+    n.unhealthy += s >= kBreaker;
+    n.out += s != kFit && s < kBreaker;
   }
-  // Nothing allowed by health alone: every otherwise-allowed deployment is tried.
-  out.panic = n_fit == 0 && n_unhealthy != 0;
-  out.allowed.reserve(out.panic ? n_unhealthy : n_fit);
-  out.excluded.reserve(n_out + (out.panic ? 0 : n_unhealthy));
+  return n;
+}
 
-  auto candidate = [&](std::size_t i) {
-    const config::Deployment& d = m.deployments[i];
-    const DeploymentView& v = in.views[i];
-    Candidate c;
-    c.index = i;
-    const double cached_in = d.price.input;
-    c.expected_cost_usd =
-        (cached_in * static_cast<double>(in.prompt_tokens) + d.price.output * out_tokens) / 1e6;
-    // Latency: time to first byte now, generation time added below once every candidate
-    // has a measured output rate (non-stream answers measure TTFB over the whole answer).
-    c.expected_latency_ms = v.ttfb_ms;  // < 0: not measured yet, filled in below
-    c.cost = c.expected_cost_usd;
-    c.health = 1.0 - std::clamp(v.success_rate, 0.0, 1.0);
-    c.headroom = 1.0 - std::clamp(v.headroom, 0.0, 1.0);
-    return c;
-  };
-  // Pass 2: the plan's candidates in listed order, and the hard exclusions.
+Candidate make_candidate(const RankInput& in, std::size_t i, double out_tokens) {
+  const config::Deployment& d = in.model->deployments[i];
+  const DeploymentView& v = in.views[i];
+  Candidate c;
+  c.index = i;
+  const double cached_in = d.price.input;
+  c.expected_cost_usd =
+      (cached_in * static_cast<double>(in.prompt_tokens) + d.price.output * out_tokens) / 1e6;
+  // Latency: time to first byte now, generation time added below once every candidate
+  // has a measured output rate (non-stream answers measure TTFB over the whole answer).
+  c.expected_latency_ms = v.ttfb_ms;  // < 0: not measured yet, filled in below
+  c.cost = c.expected_cost_usd;
+  c.health = 1.0 - std::clamp(v.success_rate, 0.0, 1.0);
+  c.headroom = 1.0 - std::clamp(v.headroom, 0.0, 1.0);
+  return c;
+}
+
+// Pass 2: the plan's candidates in listed order, then the hard exclusions, then (unless
+// in panic) the unhealthy ones.
+void place_candidates(const RankInput& in, const Status* status, double out_tokens,
+                      std::size_t n_unhealthy, Ranking& out) {
+  const std::size_t n = in.model->deployments.size();
   for (std::size_t i = 0; i < n; ++i) {
     const Status s = status[i];
     if (s == kFit || (out.panic && s >= kBreaker)) {
-      out.allowed.push_back(candidate(i));
+      out.allowed.push_back(make_candidate(in, i, out_tokens));
     } else if (s < kBreaker) {
       Candidate& c = out.excluded.emplace_back();
       c.index = i;
       c.excluded_because = kReason[s];
     }
   }
-  // The unhealthy ones follow the hard exclusions.
   if (!out.panic && n_unhealthy != 0) {
     for (std::size_t i = 0; i < n; ++i) {
       if (status[i] < kBreaker) continue;
-      Candidate& c = out.excluded.emplace_back(candidate(i));
+      Candidate& c = out.excluded.emplace_back(make_candidate(in, i, out_tokens));
       c.excluded_because = kReason[status[i]];
     }
   }
-  std::vector<Candidate>& fit = out.allowed;
+}
 
+// Expected latency and the weighted score of every allowed candidate.
+void score_candidates(const RankInput& in, const config::Weights& w, double out_tokens,
+                      Ranking& out) {
+  std::vector<Candidate>& fit = out.allowed;
   // Add generation time (expected output tokens ÷ tokens per second) only when every
   // candidate has a measured rate: a made-up prior for some would swamp the TTFB
   // differences that were actually measured.
@@ -234,70 +237,97 @@ void rank(const RankInput& in, std::mt19937_64& rng, Ranking& out) {
     c.score =
         w.cost * c.cost + w.latency * c.latency + w.health * c.health + w.headroom * c.headroom;
   }
+}
 
+// strategy: weighted — one deployment drawn by weight goes first, the rest keep order.
+void order_weighted(const config::Model& m, std::vector<Candidate>& fit, std::mt19937_64& rng) {
+  double total = 0;
+  for (const auto& c : fit) total += m.deployments[c.index].weight;
+  if (total <= 0 || fit.size() < 2) return;
+  double pick = std::uniform_real_distribution<double>(0, total)(rng);
+  std::size_t chosen = fit.size() - 1;
+  for (std::size_t k = 0; k < fit.size(); ++k) {
+    pick -= m.deployments[fit[k].index].weight;
+    if (pick < 0) {
+      chosen = k;
+      break;
+    }
+  }
+  std::rotate(fit.begin(), fit.begin() + static_cast<std::ptrdiff_t>(chosen),
+              fit.begin() + static_cast<std::ptrdiff_t>(chosen) + 1);
+}
+
+// strategy: score — best score first, slow-start demotions behind, and the second attempt
+// on another provider when there is one.
+void order_by_score(const RankInput& in, std::vector<Candidate>& fit, std::mt19937_64& rng) {
+  const config::Model& m = *in.model;
+  // Sort small (score, position) keys rather than the candidates, then move each
+  // candidate once to its place in the plan.
+  const std::size_t k = fit.size();
+  if (k < 2 && (k == 0 || in.views[fit[0].index].share >= 1.0)) return;
+  SmallBuffer<std::uint32_t, 384> order_buf(3 * k);
+  std::uint32_t* sorted = order_buf.data();  // all, in score order
+  std::uint32_t* order = sorted + k;         // kept, in score order, then demoted
+  std::uint32_t* demoted = order + k;        // demoted, in score order
+  score_order(fit, sorted);
+  // Slow start: a deployment back from an open breaker takes only `share` of the traffic
+  // it would win; the rest of the time it goes behind the others.
+  std::size_t n_kept = 0, n_demoted = 0;
+  std::uniform_real_distribution<double> u(0, 1);
+  for (std::size_t i = 0; i < k; ++i) {
+    Candidate& c = fit[sorted[i]];
+    const double share = in.views[c.index].share;
+    if (share < 1.0 && u(rng) >= share) {
+      c.demoted = true;
+      demoted[n_demoted++] = sorted[i];
+    } else {
+      order[n_kept++] = sorted[i];
+    }
+  }
+  // (If every one was demoted, they keep their score order, still marked demoted.)
+  std::copy(demoted, demoted + n_demoted, order + n_kept);
+  // The second attempt prefers another provider: a provider-wide outage should not eat
+  // two attempts.
+  if (k > 2) {
+    const std::string& first = m.deployments[fit[order[0]].index].provider;
+    if (m.deployments[fit[order[1]].index].provider == first) {
+      for (std::size_t j = 2; j < k; ++j) {
+        if (m.deployments[fit[order[j]].index].provider != first) {
+          std::rotate(order + 1, order + j, order + j + 1);
+          break;
+        }
+      }
+    }
+  }
+  apply_order(fit, order);
+}
+
+}  // namespace
+
+void rank(const RankInput& in, std::mt19937_64& rng, Ranking& out) {
+  const config::Model& m = *in.model;
+  const config::Weights w = in.tier ? in.tier->weights.apply(in.weights) : in.weights;
+  const double out_tokens = expected_output_tokens(in);
+  out.allowed.clear();
+  out.excluded.clear();
+
+  SmallBuffer<Status, 256> status_buf(m.deployments.size());
+  const StatusCounts n = classify_deployments(in, status_buf.data());
+  // Nothing allowed by health alone: every otherwise-allowed deployment is tried.
+  out.panic = n.fit == 0 && n.unhealthy != 0;
+  out.allowed.reserve(out.panic ? n.unhealthy : n.fit);
+  out.excluded.reserve(n.out + (out.panic ? 0 : n.unhealthy));
+  place_candidates(in, status_buf.data(), out_tokens, n.unhealthy, out);
+  score_candidates(in, w, out_tokens, out);
   switch (m.strategy) {
     case config::Strategy::fallback:
-      break;  // listed order (fit is already in it)
-    case config::Strategy::weighted: {
-      double total = 0;
-      for (const auto& c : fit) total += m.deployments[c.index].weight;
-      if (total > 0 && fit.size() > 1) {
-        double pick = std::uniform_real_distribution<double>(0, total)(rng);
-        std::size_t chosen = fit.size() - 1;
-        for (std::size_t k = 0; k < fit.size(); ++k) {
-          pick -= m.deployments[fit[k].index].weight;
-          if (pick < 0) {
-            chosen = k;
-            break;
-          }
-        }
-        std::rotate(fit.begin(), fit.begin() + static_cast<std::ptrdiff_t>(chosen),
-                    fit.begin() + static_cast<std::ptrdiff_t>(chosen) + 1);
-      }
+      break;  // listed order (allowed is already in it)
+    case config::Strategy::weighted:
+      order_weighted(m, out.allowed, rng);
       break;
-    }
-    case config::Strategy::score: {
-      // Sort small (score, position) keys rather than the candidates, then move each
-      // candidate once to its place in the plan.
-      const std::size_t k = fit.size();
-      if (k < 2 && (k == 0 || in.views[fit[0].index].share >= 1.0)) break;
-      SmallBuffer<std::uint32_t, 384> order_buf(3 * k);
-      std::uint32_t* sorted = order_buf.data();  // all, in score order
-      std::uint32_t* order = sorted + k;         // kept, in score order, then demoted
-      std::uint32_t* demoted = order + k;        // demoted, in score order
-      score_order(fit, sorted);
-      // Slow start: a deployment back from an open breaker takes only `share` of the
-      // traffic it would win; the rest of the time it goes behind the others.
-      std::size_t n_kept = 0, n_demoted = 0;
-      std::uniform_real_distribution<double> u(0, 1);
-      for (std::size_t i = 0; i < k; ++i) {
-        Candidate& c = fit[sorted[i]];
-        const double share = in.views[c.index].share;
-        if (share < 1.0 && u(rng) >= share) {
-          c.demoted = true;
-          demoted[n_demoted++] = sorted[i];
-        } else {
-          order[n_kept++] = sorted[i];
-        }
-      }
-      // (If every one was demoted, they keep their score order, still marked demoted.)
-      std::copy(demoted, demoted + n_demoted, order + n_kept);
-      // The second attempt prefers another provider: a provider-wide outage should not
-      // eat two attempts.
-      if (k > 2) {
-        const std::string& first = m.deployments[fit[order[0]].index].provider;
-        if (m.deployments[fit[order[1]].index].provider == first) {
-          for (std::size_t j = 2; j < k; ++j) {
-            if (m.deployments[fit[order[j]].index].provider != first) {
-              std::rotate(order + 1, order + j, order + j + 1);
-              break;
-            }
-          }
-        }
-      }
-      apply_order(fit, order);
+    case config::Strategy::score:
+      order_by_score(in, out.allowed, rng);
       break;
-    }
   }
 }
 

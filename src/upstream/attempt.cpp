@@ -180,8 +180,10 @@ net::awaitable<Outcome> on_error_status(Attempt& a, const CallRequest& rq, bool 
   co_return error_outcome(in);
 }
 
-net::awaitable<Outcome> open_once(Attempt& a, const CallRequest& rq, std::mt19937_64& rng,
-                                  bool request_usage) {
+}  // namespace
+
+net::awaitable<Outcome> open(Attempt& a, const CallRequest& rq, std::mt19937_64& rng,
+                             bool request_usage) {
   const config::Provider& prov = *a.prov;
   const config::ProviderTimeouts& t = prov.timeouts;
   a.total_at = Clock::now() + t.total;
@@ -244,20 +246,6 @@ net::awaitable<Outcome> open_once(Attempt& a, const CallRequest& rq, std::mt1993
   }
   co_return failover(Errc::upstream_malformed,
                      "expected an event stream, got " + std::string(ctype), status);
-}
-
-}  // namespace
-
-net::awaitable<Outcome> open(Attempt& a, const CallRequest& rq, std::mt19937_64& rng) {
-  Outcome o = co_await open_once(a, rq, rng, true);
-  if (o.rejected_stream_options && !a.cancelled) {
-    // Some OpenAI-compatible servers reject stream_options; we added it, so the client's
-    // own request is fine: send it as the client wrote it.
-    spdlog::debug("{} {}/{} rejects stream_options; retrying without it", rq.request_id,
-                  a.d->provider, a.d->model);
-    o = co_await open_once(a, rq, rng, false);
-  }
-  co_return o;
 }
 
 net::awaitable<void> pump(Attempt& a, bool committed) {

@@ -59,9 +59,11 @@ struct Attempt {
 };
 
 /// Runs the attempt to its win point (Outcome::Kind::ready) or to the outcome that ends it.
-/// Retries once without stream_options when an OpenAI-compatible server rejects the field
-/// the gateway added. Never throws on I/O errors.
-net::awaitable<Outcome> open(Attempt& a, const CallRequest& rq, std::mt19937_64& rng);
+/// `request_usage`: ask a stream for its usage (stream_options); when an OpenAI-compatible
+/// server rejects that field (Outcome::rejected_stream_options) the caller opens again
+/// without it. Never throws on I/O errors.
+net::awaitable<Outcome> open(Attempt& a, const CallRequest& rq, std::mt19937_64& rng,
+                             bool request_usage);
 
 /// One read of a stream's body into its relay (a.stream): events parsed into its `out`,
 /// nothing written anywhere. Sets a.stream_e / a.stream_ec. `committed`: after the commit

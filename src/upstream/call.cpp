@@ -53,15 +53,34 @@ net::awaitable<void> Call::serve() {
   deadline_ = Clock::now() + longest_total;
   tries_.assign(model_.deployments.size(), Tries{});
   while (attempts_ < routing.retry.max_attempts) {
-    const std::optional<std::size_t> idx = co_await next_deployment();
-    if (ex_.client_gone()) co_return;  // settle() cancels what still runs
-    if (!idx) break;
-    ++tries_[*idx].count;
+    const Step step = next_step();
+    if (step.stop) break;
+    if (step.backoff.count() > 0) {
+      net::steady_timer pause(up_.ioc);
+      pause.expires_after(step.backoff);
+      auto [pec] = co_await pause.async_wait(use_nothrow);
+      (void)pec;
+      if (ex_.client_gone()) co_return;
+    }
+    if (!admit(step.idx)) continue;
+    ++tries_[step.idx].count;
     ++attempts_;
-    if (tries_[*idx].count > 1) up_.accounting.retry(model_index_, *idx);
-    Attempt* winner = co_await race(*idx);
-    if (ex_.client_gone()) co_return;
-    if (!winner) continue;  // every attempt of this race failed over: next in the plan
+    if (tries_[step.idx].count > 1) up_.accounting.retry(model_index_, step.idx);
+    Attempt* winner = nullptr;
+    if (auto hedge_at =
+            may_hedge_ && !rescuing_ ? hedge_time(step.idx, Clock::now()) : std::nullopt) {
+      winner = co_await race(step.idx, *hedge_at);
+    } else {
+      // No hedge possible: the attempt runs inline.
+      Attempt& a = start(step.idx, false, false);
+      co_await drive(a);
+      a.finished = true;
+      if (ex_.client_gone()) co_return;  // settle() and run() account for it
+      bool active = false;
+      winner = collect(attempts_list_.size() - 1, active);
+    }
+    if (ex_.client_gone()) co_return;  // settle() cancels what still runs
+    if (!winner) continue;             // every attempt of this race failed over: next in the plan
     if (co_await finish_with(*winner)) co_return;
   }
   co_await answer_failure();
@@ -89,44 +108,34 @@ bool Call::admit(std::size_t idx) {
   return true;
 }
 
-net::awaitable<std::optional<std::size_t>> Call::next_deployment() {
+Call::Step Call::next_step() {
   const auto& allowed = plan_.ranking.allowed;
   for (;;) {
     if (pos_ == allowed.size()) {
       // A round in which no deployment would take an attempt (all shut, or refused by
       // their breakers) ends the request instead of spinning.
-      if (attempts_ == attempts_at_round_start_) co_return std::nullopt;
+      if (attempts_ == attempts_at_round_start_) return {true};
       attempts_at_round_start_ = attempts_;
       pos_ = 0;
       bool any = false;
       for (const auto& c : allowed) any = any || !tries_[c.index].shut;
-      if (!any) co_return std::nullopt;
+      if (!any) return {true};
     }
     const std::size_t idx = allowed[pos_++].index;
     if (tries_[idx].shut) continue;
+    Step step;
+    step.idx = idx;
     if (tries_[idx].count > 0) {
-      const auto delay =
-          router::backoff_delay(tries_[idx].count - 1, up_.cfg.routing.retry, up_.rng);
-      if (Clock::now() + delay >= deadline_) co_return std::nullopt;
-      net::steady_timer pause(up_.ioc);
-      pause.expires_after(delay);
-      auto [pec] = co_await pause.async_wait(use_nothrow);
-      (void)pec;
-      if (ex_.client_gone()) co_return std::nullopt;
+      step.backoff = router::backoff_delay(tries_[idx].count - 1, up_.cfg.routing.retry, up_.rng);
+      if (Clock::now() + step.backoff >= deadline_) return {true};
     }
-    if (!admit(idx)) continue;
-    co_return idx;
+    return step;
   }
 }
 
-net::awaitable<Attempt*> Call::race(std::size_t idx) {
-  std::optional<Clock::time_point> hedge_at =
-      may_hedge_ && !rescuing_ ? hedge_time(idx, Clock::now()) : std::nullopt;
-  Attempt& first = start(idx, false, hedge_at.has_value());
-  if (!hedge_at) {
-    co_await drive(first);  // no hedge possible: run it inline
-    first.finished = true;
-  }
+net::awaitable<Attempt*> Call::race(std::size_t idx, Clock::time_point hedge_time) {
+  std::optional<Clock::time_point> hedge_at = hedge_time;
+  start(idx, false, true);
   const std::size_t race_begin = attempts_list_.size() - 1;
   Attempt* winner = nullptr;
   for (;;) {
@@ -361,7 +370,16 @@ Attempt& Call::start(std::size_t idx, bool hedge, bool spawn) {
   return a;
 }
 
-net::awaitable<void> Call::drive(Attempt& a) { a.outcome = co_await open(a, rq_, up_.rng); }
+net::awaitable<void> Call::drive(Attempt& a) {
+  a.outcome = co_await open(a, rq_, up_.rng, true);
+  if (a.outcome.rejected_stream_options && !a.cancelled) {
+    // Some OpenAI-compatible servers reject stream_options; we added it, so the client's
+    // own request is fine: send it as the client wrote it.
+    spdlog::debug("{} {}/{} rejects stream_options; retrying without it", rq_.request_id,
+                  a.d->provider, a.d->model);
+    a.outcome = co_await open(a, rq_, up_.rng, false);
+  }
+}
 
 // When a backup attempt starts if `a` has not reached its win point: the model's fixed
 // hedge_after_ms, or the deployment's own p95 time to first token (none until known).

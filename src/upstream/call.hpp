@@ -55,11 +55,16 @@ class Call {
   net::awaitable<void> serve();
   /// May deployment `idx` take an attempt now (without waiting)? Takes its admission.
   bool admit(std::size_t idx);
-  /// The next deployment of the plan to try (after its backoff); nullopt: stop.
-  net::awaitable<std::optional<std::size_t>> next_deployment();
-  /// One attempt plus at most one backup: the first to reach its win point, or null when
-  /// each failed over.
-  net::awaitable<Attempt*> race(std::size_t idx);
+  /// The next deployment of the plan to try, and the backoff before it (a retry).
+  struct Step {
+    bool stop = false;  // no deployment left in the budget, rounds or deadline
+    std::size_t idx = 0;
+    std::chrono::milliseconds backoff{0};
+  };
+  Step next_step();
+  /// One attempt plus at most one backup started at `hedge_time` if the first has not
+  /// reached its win point: the first to reach it, or null when each failed over.
+  net::awaitable<Attempt*> race(std::size_t idx, Clock::time_point hedge_time);
   /// Acts on the finished attempts of the race that started at `begin`; the winner, if
   /// any. `active`: some attempt of the race still runs.
   Attempt* collect(std::size_t begin, bool& active);

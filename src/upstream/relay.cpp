@@ -65,7 +65,7 @@ bool decode_chat(Attempt& a, const CallRequest& rq, std::string& body, int statu
 
 // A whole answer: read, check, decode into the client's dialect, send.
 net::awaitable<Outcome> deliver_whole(Attempt& a, const CallRequest& rq, http::Exchange& ex,
-                                      const AnswerHeaders& g) {
+                                      AnswerHeaders g) {
   const config::ProviderTimeouts& t = a.prov->timeouts;
   auto& head = a.parser->get();
   const int status = head.result_int();
@@ -186,7 +186,7 @@ net::awaitable<void> drain_body(Attempt& a) {
 
 // The commit point and everything after it.
 net::awaitable<Outcome> relay_stream(Attempt& a, const CallRequest& rq, http::Exchange& ex,
-                                     ClientStream& client, const AnswerHeaders& g) {
+                                     ClientStream& client, AnswerHeaders g) {
   StreamRelay& s = *a.stream;
   ResponseParser& parser = *a.parser;
   if (!client.started) {
@@ -257,8 +257,9 @@ net::awaitable<Outcome> relay_stream(Attempt& a, const CallRequest& rq, http::Ex
 
 net::awaitable<Outcome> deliver(Attempt& a, const CallRequest& rq, http::Exchange& ex,
                                 ClientStream& client, const AnswerHeaders& h) {
-  if (a.stream) co_return co_await relay_stream(a, rq, ex, client, h);
-  co_return co_await deliver_whole(a, rq, ex, h);
+  // Not a coroutine itself: the chosen one's frame is the only one.
+  if (a.stream) return relay_stream(a, rq, ex, client, h);
+  return deliver_whole(a, rq, ex, h);
 }
 
 net::awaitable<void> send_reply(http::Exchange& ex, Front front, http::Response& res, bool native) {

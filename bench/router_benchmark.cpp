@@ -1,4 +1,4 @@
-// Router decision time (issue 4): what decide_route() in src/upstream/proxy.cpp does for
+// Router decision time (issue 4): what router::Planner::plan() (src/router/planner.cpp) does for
 // every chat request before the first attempt — extract features, classify the task, find
 // the tier, read the live stats, rank the deployments, format x-switchyard-route — and
 // its parts on their own, so the cost can be attributed.
@@ -111,7 +111,7 @@ const std::string kBodyCode =
     R"({"role":"user","content":"Python 3.11, no comments, values may be quoted:\n```python\ndef parse(line):\n    key, value = line.split(\"=\")\n    return key.strip(), value.strip().strip('\"')\n```\nIt breaks on lines with more than one '=' sign, and I would also like it to skip blank lines and lines with only spaces. How should I fix it?"})"
     R"(],"temperature":0.2,"max_tokens":512,"stream":true})";
 
-// Everything decide_route() reads, as one worker holds it.
+// Everything Planner::plan() reads, as one worker holds it.
 struct World {
   config::Config cfg;
   router::Classifier classifier;
@@ -202,8 +202,8 @@ struct World {
   }
 };
 
-// The whole decision, in decide_route()'s order and with its allocations: the features go
-// into the worker's scratch (app::Worker::features, as decide_route does), the Ranking and
+// The whole decision, in Planner::plan()'s order and with its allocations: the features go
+// into the worker's scratch (the planner's features scratch, as Planner::plan does), the Ranking and
 // the explain line are new per request (they live in the request's RouteDecision).
 // noinline: so callgrind --toggle-collect='*decide*' isolates the timed loop.
 [[gnu::noinline]] void decide(World& w, benchmark::State& state) {
@@ -216,7 +216,7 @@ struct World {
                              features);
     const router::Classifier::Result t = w.classifier.classify({}, features);
     const config::Tier* tier = routing.find_tier(routing.default_tier);
-    // As decide_route: the views are reused within LocalStats::kViewsTtl, which is what
+    // As Planner::plan: the views are reused within LocalStats::kViewsTtl, which is what
     // most requests see under load (BM_Views is the cost of a recomputation).
     router::RankInput in = w.rank_input(t.min_quality, tier);
     in.views = w.stats.current_views(0, w.now);

@@ -87,13 +87,15 @@ net::awaitable<void> Routes::handle(http::Exchange& ex, http::Request& req) {
   }
   if (s_.all_metrics && path == s_.cfg.telemetry.metrics_path) {
     log.endpoint = Endpoint::metrics;
-    if (!co_await only(ex, req, path, bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     co_await send_body(ex, "text/plain; version=0.0.4; charset=utf-8", s_.all_metrics->scrape());
     co_return;
   }
   if (path == "/status") {
     log.endpoint = Endpoint::status;
-    if (!co_await only(ex, req, path, bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     http::Response res{bhttp::status::ok, 11};
     res.set(bhttp::field::content_type, "text/html; charset=utf-8");
     res.set(bhttp::field::cache_control, "no-store");
@@ -107,7 +109,8 @@ net::awaitable<void> Routes::handle(http::Exchange& ex, http::Request& req) {
   }
   if (path == "/v1/models" || path == "/models") {
     log.endpoint = Endpoint::models;
-    if (!co_await only(ex, req, path, bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     // The Anthropic SDK lists models at the same path, and says who it is.
     co_await send_body(
         ex, "application/json",
@@ -116,13 +119,15 @@ net::awaitable<void> Routes::handle(http::Exchange& ex, http::Request& req) {
   }
   if (path == "/healthz") {
     log.endpoint = Endpoint::health;
-    if (!co_await only(ex, req, path, bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     co_await send_body(ex, "application/json", R"({"status":"ok"})");
     co_return;
   }
   if (path == "/readyz") {
     log.endpoint = Endpoint::health;
-    if (!co_await only(ex, req, path, bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     const bool draining = s_.draining.load(std::memory_order_relaxed);
     co_await send_body(ex, "application/json",
                        draining ? R"({"status":"draining"})" : R"({"status":"ready"})",
@@ -147,13 +152,15 @@ net::awaitable<void> Routes::admin(http::Exchange& ex, http::Request& req, std::
     co_return;
   }
   if (path == "/admin/route/explain") {
-    if (co_await only(ex, req, path, bhttp::verb::post, "POST")) {
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::post, "POST");
+    if (allowed) {
       co_await serve_route_explain(s_, ex, req);
     }
     co_return;
   }
   if (path == "/admin/status") {
-    if (!co_await only(ex, req, path, bhttp::verb::get, "GET")) co_return;
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (!allowed) co_return;
     if (!s_.all_metrics) {
       co_await ex.send_error(404, "Metrics are off (telemetry.metrics: false).",
                              "invalid_request_error", "unknown_url");
@@ -167,7 +174,8 @@ net::awaitable<void> Routes::admin(http::Exchange& ex, http::Request& req, std::
     co_return;
   }
   if (path == "/admin/usage") {
-    if (co_await only(ex, req, path, bhttp::verb::get, "GET")) co_await serve_usage(s_, ex, req);
+    const bool allowed = co_await only(ex, req, path, bhttp::verb::get, "GET");
+    if (allowed) co_await serve_usage(s_, ex, req);
     co_return;
   }
   co_await ex.send_error(404, "Unknown admin URL: " + std::string(path) + ".",

@@ -210,7 +210,8 @@ net::awaitable<Outcome> open(Attempt& a, const CallRequest& rq, std::mt19937_64&
       prov, enc, rq.chat.stream, telemetry::child_traceparent(rq.trace, rng), rq.tracestate);
   const std::array<net::const_buffer, 2> request_bytes{net::buffer(head_bytes),
                                                        net::buffer(enc.body)};
-  if (auto failed = co_await send_and_read_head(a, request_bytes)) co_return std::move(*failed);
+  std::optional<Outcome> failed = co_await send_and_read_head(a, request_bytes);
+  if (failed) co_return std::move(*failed);
   a.head_at = Clock::now();
 
   auto& head = a.parser->get();

@@ -81,7 +81,8 @@ net::awaitable<void> Call::serve() {
     }
     if (ex_.client_gone()) co_return;  // settle() cancels what still runs
     if (!winner) continue;             // every attempt of this race failed over: next in the plan
-    if (co_await finish_with(*winner)) co_return;
+    const bool over = co_await finish_with(*winner);
+    if (over) co_return;
   }
   co_await answer_failure();
 }

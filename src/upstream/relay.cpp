@@ -198,11 +198,13 @@ net::awaitable<Outcome> relay_stream(Attempt& a, const CallRequest& rq, http::Ex
     h.set(bhttp::field::content_type, "text/event-stream");
     h.set(bhttp::field::cache_control, "no-cache");
     add_gateway_headers(h, a, g);
-    if (!co_await ex.start_stream(h)) co_return client_cut(a, false);
+    const bool head_sent = co_await ex.start_stream(h);
+    if (!head_sent) co_return client_cut(a, false);
   }
   for (;;) {
     if (!s.out.empty()) {
-      if (!co_await ex.write(s.out)) co_return client_cut(a, true);
+      const bool written = co_await ex.write(s.out);
+      if (!written) co_return client_cut(a, true);
       s.out.clear();
     }
     if (parser.is_done() || s.stopped()) break;
@@ -303,7 +305,8 @@ net::awaitable<void> end_stream_with_error(http::Exchange& ex, Front front, Clie
   } else {
     out = adapters::openai::error_event(message, code);
   }
-  if (co_await ex.write(out)) co_await ex.finish();
+  const bool written = co_await ex.write(out);
+  if (written) co_await ex.finish();
 }
 
 }  // namespace switchyard::upstream

@@ -55,11 +55,6 @@ void Ledger::submit(Batch& batch) {
   batch.records.clear();  // keeps its capacity: the next batch does not allocate it again
 }
 
-void Ledger::add(Record r) {
-  std::lock_guard lock(mu_);
-  apply_locked(std::move(r));
-}
-
 std::vector<Record> Ledger::recent(std::size_t limit) const {
   std::lock_guard lock(mu_);
   const std::size_t n = std::min(limit, recent_.size());

@@ -46,6 +46,7 @@ TEST(Estimate, FourBytesPerTokenRoundedUp) {
 
 TEST(Ledger, KeepsRecentRecordsAndTotalsPerDeployment) {
   Ledger l;
+  Ledger::Batch b;
   for (int i = 0; i < 1005; ++i) {
     Record r;
     r.request_id = std::to_string(i);
@@ -54,8 +55,9 @@ TEST(Ledger, KeepsRecentRecordsAndTotalsPerDeployment) {
     r.tokens.output_tokens = 5;
     r.provenance = i % 5 == 0 ? Provenance::estimated : Provenance::provider;
     r.cost_usd = 0.5;
-    l.add(std::move(r));
+    l.add(b, std::move(r));
   }
+  l.submit(b);
   const auto recent = l.recent(3);
   ASSERT_EQ(recent.size(), 3u);
   EXPECT_EQ(recent.back().request_id, "1004");

@@ -85,8 +85,6 @@ class Ledger {
   /// becomes one group commit, written off the request path, so add() stays lock-free and
   /// no request waits on a disk or a database round trip.
   void submit(Batch& batch);
-  /// One record, one lock: for callers without a batch (the workers, until they own one).
-  void add(Record r);
   /// Newest last; at most `limit`. Records still in a batch are not seen.
   std::vector<Record> recent(std::size_t limit) const;
   std::vector<Totals> totals() const;

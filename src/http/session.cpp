@@ -1,3 +1,5 @@
+#include "http/session.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -5,7 +7,6 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "http/session.hpp"
 #include "switchyard/api/errors.hpp"
 
 namespace switchyard::http {
@@ -179,9 +180,13 @@ net::awaitable<void> Session::run() {
       } else if (ec == bhttp::error::body_limit) {
         co_await reject_and_close(413, "The request body is larger than the server accepts.",
                                   "request_too_large");
-      } else if (ec != bhttp::error::end_of_stream && ec != net::error::eof &&
-                 ec != net::error::connection_reset && ec != net::error::operation_aborted &&
-                 ec != ssl::error::stream_truncated) {
+      } else if (
+          // A client that closes (or resets) between requests, or a TLS client that closes
+          // without close_notify (stream_truncated, which Beast's examples ignore for the
+          // same reason: the peer is gone and there is nobody to answer), is not malformed.
+          ec != bhttp::error::end_of_stream && ec != net::error::eof &&
+          ec != net::error::connection_reset && ec != net::error::operation_aborted &&
+          ec != ssl::error::stream_truncated) {
         co_await reject_and_close(400, "Malformed HTTP request.", "bad_request");
       }
       break;

@@ -75,7 +75,8 @@ struct Deadline {
   Clock::time_point at;
   api::Errc on_timeout;
 };
-inline Deadline pick(Deadline a, Deadline b) { return a.at <= b.at ? a : b; }
+/// The earlier of two deadlines (by earliest(), net/common.hpp), keeping its timeout kind.
+inline Deadline pick(Deadline a, Deadline b) { return earliest(a.at, b.at) == a.at ? a : b; }
 
 /// One read of the response body (at most `cap` bytes into `buf`, `n` read).
 net::awaitable<api::Errc> read_some(Connection& c, ResponseParser& p, char* buf, std::size_t cap,

@@ -17,7 +17,7 @@ TEST(Cost, PricesEachKindOfTokenApart) {
   p.output = 15.0;
   p.cached_input = 0.3;
   p.cache_write = 3.75;
-  adapters::Usage u;
+  Usage u;
   u.input_tokens = 10'000;  // total, of which:
   u.cached_input_tokens = 6'000;
   u.cache_write_tokens = 2'000;
@@ -30,11 +30,11 @@ TEST(Cost, UnsetCachePricesFallBackToInputAndUnknownCountsCostNothing) {
   config::Price p;
   p.input = 1.0;
   p.output = 2.0;
-  adapters::Usage u;
+  Usage u;
   u.input_tokens = 1000;
   u.cached_input_tokens = 400;
   EXPECT_DOUBLE_EQ(cost_usd(u, p), 1000 * 1.0 / 1e6);  // output unknown: 0
-  EXPECT_DOUBLE_EQ(cost_usd(adapters::Usage{}, p), 0.0);
+  EXPECT_DOUBLE_EQ(cost_usd(Usage{}, p), 0.0);
 }
 
 TEST(Estimate, FourBytesPerTokenRoundedUp) {

@@ -1,60 +1,35 @@
-#include "switchyard/adapters/anthropic.hpp"
+// Anthropic adapter, request side: OpenAI chat completions → Messages (see anthropic.hpp).
+// The response and stream side is anthropic_response.cpp.
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "adapters/anthropic_detail.hpp"
+#include "switchyard/adapters/anthropic.hpp"
+
 namespace switchyard::adapters::anthropic {
+
+using detail::count_at;
+using detail::dump;
+using detail::json;
+using detail::member;
+using detail::starts_with;
+using detail::string_at;
+using detail::string_or;
+
 namespace {
-
-// ordered_json keeps the client's key order, which matters for tool schemas: the model tends
-// to fill properties in the order the schema lists them.
-using json = nlohmann::ordered_json;
-
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Lookups that never throw, whatever the type of `j`.
-const json* member(const json& j, const char* key) {
-  if (!j.is_object()) return nullptr;
-  auto it = j.find(key);
-  return it == j.end() ? nullptr : &*it;
-}
 
 // OpenAI clients often send explicit nulls for unset fields ("stop": null): null is absent.
 const json* present(const json& j, const char* key) {
   const json* v = member(j, key);
   return v != nullptr && !v->is_null() ? v : nullptr;
 }
-
-const std::string* string_at(const json& j, const char* key) {
-  const json* v = member(j, key);
-  return v != nullptr && v->is_string() ? &v->get_ref<const std::string&>() : nullptr;
-}
-
-std::string string_or(const json& j, const char* key, std::string_view fallback = {}) {
-  const std::string* s = string_at(j, key);
-  return s != nullptr ? *s : std::string(fallback);
-}
-
-// A non-negative integer count, or -1.
-std::int64_t count_at(const json& j, const char* key) {
-  const json* v = member(j, key);
-  if (v == nullptr) return -1;
-  if (v->is_number_unsigned()) {
-    const auto u = v->get<std::uint64_t>();
-    return u > static_cast<std::uint64_t>(INT64_MAX) ? -1 : static_cast<std::int64_t>(u);
-  }
-  if (v->is_number_integer()) {
-    const auto i = v->get<std::int64_t>();
-    return i < 0 ? -1 : i;
-  }
-  return -1;
-}
-
-std::string json_string(std::string_view s) { return dump(json(std::string(s))); }
 
 // ---------------------------------------------------------------------------------------------
 // Request: OpenAI chat completions → Messages.
@@ -103,10 +78,6 @@ bool parse_data_url(const std::string& url, DataUrl& out) {
   out.media_type = std::string(meta.substr(0, meta.size() - kBase64.size()));
   out.data = url.substr(comma + 1);
   return !out.media_type.empty() && !out.data.empty();
-}
-
-bool starts_with(const std::string& s, std::string_view p) {
-  return s.compare(0, p.size(), p) == 0;
 }
 
 bool convert_image(const json& part, const std::string& where, json& blocks, ClientError& err) {
@@ -391,10 +362,8 @@ bool convert_tool_choice(const json* choice, bool parallel, json& out, ClientErr
   return true;
 }
 
-bool encode(const json& in, std::string_view model, Encoded& out, ClientError& err) {
-  if (!in.is_object()) return refuse(err, "", "request body must be a JSON object");
-
-  // Fields whose loss would change the answer: refuse rather than answer something else.
+// Fields whose loss would change the answer: refuse rather than answer something else.
+bool check_lossless(const json& in, ClientError& err) {
   if (present(in, "n") != nullptr && count_at(in, "n") != 1) {
     return refuse(err, "n", "n must be 1: this model returns one choice");
   }
@@ -425,29 +394,20 @@ bool encode(const json& in, std::string_view model, Encoded& out, ClientError& e
   if (present(in, "web_search_options") != nullptr) {
     return refuse(err, "web_search_options", "web_search_options is not supported by this model");
   }
+  return true;
+}
 
-  const json* messages = member(in, "messages");
-  if (messages == nullptr || !messages->is_array() || messages->empty()) {
-    return refuse(err, "messages", "messages must be a non-empty array");
-  }
-  json system_blocks = json::array();
-  std::vector<Turn> turns;
-  if (!convert_messages(*messages, system_blocks, turns, err)) return false;
-  if (turns.empty()) {
-    return refuse(err, "messages",
-                  "messages must contain a user or assistant message with content");
-  }
-
-  std::int64_t max_tokens = kDefaultMaxTokens;
+// max_tokens keeps its value when the request sets neither key.
+bool read_max_tokens(const json& in, std::int64_t& max_tokens, ClientError& err) {
   for (const char* key : {"max_tokens", "max_completion_tokens"}) {  // the latter wins
     if (present(in, key) == nullptr) continue;
     max_tokens = count_at(in, key);
     if (max_tokens < 1) return refuse(err, key, std::string(key) + " must be a positive integer");
   }
+  return true;
+}
 
-  json body;
-  body["model"] = std::string(model);
-  body["max_tokens"] = max_tokens;
+void add_system_and_messages(json&& system_blocks, std::vector<Turn>& turns, json& body) {
   if (!system_blocks.empty()) {
     bool plain = std::all_of(system_blocks.begin(), system_blocks.end(), is_plain_text);
     body["system"] = system_blocks.size() == 1 && plain ? collapse(std::move(system_blocks))
@@ -463,25 +423,31 @@ bool encode(const json& in, std::string_view model, Encoded& out, ClientError& e
     msgs.push_back({{"role", t.role}, {"content", collapse(std::move(t.blocks))}});
   }
   // No prefix is invented when the conversation opens with an assistant turn: Anthropic decides.
+}
 
-  if (const json* tools = present(in, "tools")) {
-    json converted;
-    if (!convert_tools(*tools, converted, err)) return false;
-    bool parallel = true;
-    if (const json* p = present(in, "parallel_tool_calls")) {
-      if (!p->is_boolean())
-        return refuse(err, "parallel_tool_calls", "parallel_tool_calls must be a boolean");
-      parallel = p->get<bool>();
-    }
-    json choice;
-    if (!convert_tool_choice(present(in, "tool_choice"), parallel, choice, err)) return false;
-    // Without tools there is nothing to choose from, so tool_choice is dropped with them.
-    if (!converted.empty()) {
-      body["tools"] = std::move(converted);
-      if (!choice.is_null()) body["tool_choice"] = std::move(choice);
-    }
+bool add_tools(const json& in, json& body, ClientError& err) {
+  const json* tools = present(in, "tools");
+  if (tools == nullptr) return true;
+  json converted;
+  if (!convert_tools(*tools, converted, err)) return false;
+  bool parallel = true;
+  if (const json* p = present(in, "parallel_tool_calls")) {
+    if (!p->is_boolean())
+      return refuse(err, "parallel_tool_calls", "parallel_tool_calls must be a boolean");
+    parallel = p->get<bool>();
   }
+  json choice;
+  if (!convert_tool_choice(present(in, "tool_choice"), parallel, choice, err)) return false;
+  // Without tools there is nothing to choose from, so tool_choice is dropped with them.
+  if (!converted.empty()) {
+    body["tools"] = std::move(converted);
+    if (!choice.is_null()) body["tool_choice"] = std::move(choice);
+  }
+  return true;
+}
 
+// stop, temperature, top_p, user and stream.
+bool add_options(const json& in, json& body, ClientError& err) {
   if (const json* stop = present(in, "stop")) {
     json seqs = json::array();
     if (stop->is_string()) {
@@ -515,6 +481,34 @@ bool encode(const json& in, std::string_view model, Encoded& out, ClientError& e
     if (!s->is_boolean()) return refuse(err, "stream", "stream must be a boolean");
     if (s->get<bool>()) body["stream"] = true;  // Anthropic always reports usage in the stream
   }
+  return true;
+}
+
+bool encode(const json& in, std::string_view model, Encoded& out, ClientError& err) {
+  if (!in.is_object()) return refuse(err, "", "request body must be a JSON object");
+  if (!check_lossless(in, err)) return false;
+
+  const json* messages = member(in, "messages");
+  if (messages == nullptr || !messages->is_array() || messages->empty()) {
+    return refuse(err, "messages", "messages must be a non-empty array");
+  }
+  json system_blocks = json::array();
+  std::vector<Turn> turns;
+  if (!convert_messages(*messages, system_blocks, turns, err)) return false;
+  if (turns.empty()) {
+    return refuse(err, "messages",
+                  "messages must contain a user or assistant message with content");
+  }
+
+  std::int64_t max_tokens = kDefaultMaxTokens;
+  if (!read_max_tokens(in, max_tokens, err)) return false;
+
+  json body;
+  body["model"] = std::string(model);
+  body["max_tokens"] = max_tokens;
+  add_system_and_messages(std::move(system_blocks), turns, body);
+  if (!add_tools(in, body, err)) return false;
+  if (!add_options(in, body, err)) return false;
   // Dropped as harmless: logprobs, top_logprobs, presence/frequency_penalty, seed, logit_bias,
   // service_tier, store, metadata, stream_options, prediction, reasoning_effort and unknown keys.
 
@@ -522,182 +516,6 @@ bool encode(const json& in, std::string_view model, Encoded& out, ClientError& e
   out.body = dump(body);
   out.headers = {{"anthropic-version", std::string(kVersion)}};
   return true;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Answers: Messages → chat.completion(.chunk).
-
-const char* finish_reason(const std::string& stop_reason) {
-  if (stop_reason == "max_tokens" || stop_reason == "model_context_window_exceeded") {
-    return "length";
-  }
-  if (stop_reason == "tool_use") return "tool_calls";
-  if (stop_reason == "refusal") return "content_filter";
-  return "stop";  // end_turn, stop_sequence, pause_turn and anything newer
-}
-
-// Anthropic counts input, cache-read and cache-written tokens apart; Usage wants the total.
-struct RawUsage {
-  std::int64_t input = -1;
-  std::int64_t cache_read = 0;
-  std::int64_t cache_write = 0;
-  std::int64_t output = -1;
-
-  void read(const json& u) {  // fields absent from `u` keep their values (message_delta)
-    if (std::int64_t v = count_at(u, "input_tokens"); v >= 0) input = v;
-    if (std::int64_t v = count_at(u, "cache_read_input_tokens"); v >= 0) cache_read = v;
-    if (std::int64_t v = count_at(u, "cache_creation_input_tokens"); v >= 0) cache_write = v;
-    if (std::int64_t v = count_at(u, "output_tokens"); v >= 0) output = v;
-  }
-  Usage normalised() const {
-    Usage u;
-    if (input >= 0) {
-      u.input_tokens = input + cache_read + cache_write;
-      u.cached_input_tokens = cache_read;
-      u.cache_write_tokens = cache_write;
-    }
-    u.output_tokens = output;
-    return u;
-  }
-};
-
-bool decode(std::string_view body, const DecodeContext& ctx, std::string& openai_json, Usage& usage,
-            std::string& why) {
-  const json j = json::parse(body, nullptr, false);
-  if (!j.is_object()) {
-    why = "response body is not a JSON object";
-    return false;
-  }
-  const std::string type = string_or(j, "type", "message");
-  if (type == "error") {
-    const json* e = member(j, "error");
-    why = "upstream error: " +
-          (e != nullptr ? string_or(*e, "message", "(no message)") : "(no message)");
-    return false;
-  }
-  const json* content = member(j, "content");
-  if (type != "message" || content == nullptr || !content->is_array()) {
-    why = "response is not a Messages response (type \"message\" with a content array)";
-    return false;
-  }
-  std::string text;
-  std::string reasoning;
-  bool has_text = false;
-  json tool_calls = json::array();
-  for (const json& block : *content) {
-    const std::string bt = string_or(block, "type");
-    if (bt == "text") {
-      if (const std::string* t = string_at(block, "text")) {
-        text += *t;
-        has_text = true;
-      }
-    } else if (bt == "tool_use") {
-      const json* input = member(block, "input");
-      tool_calls.push_back(
-          {{"id", string_or(block, "id")},
-           {"type", "function"},
-           {"function",
-            {{"name", string_or(block, "name")},
-             {"arguments", input != nullptr ? dump(*input) : std::string("{}")}}}});
-    } else if (bt == "thinking") {
-      // Not part of the answer; surfaced the way DeepSeek and vLLM do for OpenAI clients.
-      if (const std::string* t = string_at(block, "thinking")) reasoning += *t;
-    }
-    // redacted_thinking, server tool blocks and unknown block types carry no chat text.
-  }
-  json message = {{"role", "assistant"}, {"content", has_text ? json(text) : json(nullptr)}};
-  if (!reasoning.empty()) message["reasoning_content"] = reasoning;
-  if (!tool_calls.empty()) message["tool_calls"] = std::move(tool_calls);
-
-  RawUsage raw;
-  if (const json* u = member(j, "usage")) raw.read(*u);
-  usage = raw.normalised();
-
-  json out;
-  out["id"] = string_or(j, "id", ctx.id);
-  out["object"] = "chat.completion";
-  out["created"] = ctx.created;
-  out["model"] = string_or(j, "model", ctx.model);
-  out["choices"] =
-      json::array({{{"index", 0},
-                    {"message", std::move(message)},
-                    {"logprobs", nullptr},
-                    {"finish_reason", finish_reason(string_or(j, "stop_reason", "end_turn"))}}});
-  out["usage"] = json::parse(openai_usage_json(usage));
-  openai_json = dump(out);
-  return true;
-}
-
-// An Anthropic error (type, message) in OpenAI's terms.
-struct ErrorShape {
-  std::string type;
-  std::string message;
-  std::string code;
-  bool context_length = false;
-};
-
-std::string type_for_status(int status) {
-  switch (status) {
-    case 401:
-      return "authentication_error";
-    case 402:
-      return "billing_error";
-    case 403:
-      return "permission_error";
-    case 404:
-      return "not_found_error";
-    case 413:
-      return "request_too_large";
-    case 429:
-      return "rate_limit_error";
-    case 504:
-      return "timeout_error";
-    case 529:
-      return "overloaded_error";
-    default:
-      return status >= 500 ? "api_error" : "invalid_request_error";
-  }
-}
-
-bool says_prompt_too_long(const std::string& m) {
-  // "prompt is too long: 210000 tokens > 200000 maximum", and the form for prompt + max_tokens:
-  // "input length and `max_tokens` exceed context limit: 198000 + 4096 > 200000, …".
-  return m.find("prompt is too long") != std::string::npos ||
-         m.find("exceed context limit") != std::string::npos;
-}
-
-ErrorShape shape_error(const json* error, int status) {
-  ErrorShape s;
-  if (error != nullptr) {
-    s.type = string_or(*error, "type");
-    s.message = string_or(*error, "message");
-  }
-  if (s.type.empty()) s.type = type_for_status(status);
-  if (s.message.empty()) s.message = "upstream returned HTTP " + std::to_string(status);
-  // Codes are OpenAI's where one fits, since the failover logic and clients key on them.
-  if (s.type == "invalid_request_error" && says_prompt_too_long(s.message)) {
-    s.code = "context_length_exceeded";
-    s.context_length = true;
-  } else if (s.type == "rate_limit_error") {
-    s.code = "rate_limit_exceeded";
-  } else if (s.type == "authentication_error") {
-    s.code = "invalid_api_key";
-  } else if (s.type == "billing_error") {
-    s.code = "insufficient_quota";
-  } else if (s.type == "not_found_error" && starts_with(s.message, "model:")) {
-    s.code = "model_not_found";  // Anthropic's 404 for an unknown model says "model: <name>"
-  } else if (s.type == "overloaded_error") {
-    s.code = "overloaded";
-  }
-  return s;
-}
-
-std::string openai_error_body(const ErrorShape& s) {
-  json e = {{"message", s.message},
-            {"type", s.type},
-            {"param", nullptr},
-            {"code", s.code.empty() ? json(nullptr) : json(s.code)}};
-  return dump(json{{"error", std::move(e)}});
 }
 
 }  // namespace
@@ -715,185 +533,5 @@ bool encode_request(std::string_view openai_body, std::string_view model, Encode
     return refuse(err, "", std::string("request could not be translated: ") + e.what());
   }
 }
-
-bool decode_response(std::string_view body, const DecodeContext& ctx, std::string& openai_json,
-                     Usage& usage, std::string& why) {
-  try {
-    return decode(body, ctx, openai_json, usage, why);
-  } catch (const std::exception& e) {
-    why = std::string("response could not be translated: ") + e.what();
-    return false;
-  }
-}
-
-MappedError map_error(int status, std::string_view body) {
-  MappedError m;
-  m.status = status;
-  try {
-    const json j = json::parse(body, nullptr, false);
-    const json* error = member(j, "error");
-    const ErrorShape s =
-        shape_error(error != nullptr && error->is_object() ? error : nullptr, status);
-    m.openai_body = openai_error_body(s);
-    m.message = s.message;
-    m.code = s.code;
-    m.context_length = s.context_length;
-  } catch (const std::exception&) {
-    const ErrorShape s = shape_error(nullptr, status);
-    m.openai_body = openai_error_body(s);
-    m.message = s.message;
-    m.code = s.code;
-  }
-  return m;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stream.
-
-struct StreamTranscoder::State {
-  std::string id;
-  std::string model;
-  std::int64_t created = 0;
-  std::string prefix;  // {"id":…,"object":"chat.completion.chunk","created":…,"model":…,
-  std::vector<std::pair<std::int64_t, int>> tool_blocks;  // Anthropic block index → tool index
-  int next_tool = 0;
-  RawUsage raw;
-  Usage usage;
-  bool finished = false;  // a finish_reason chunk was sent
-  bool complete = false;
-
-  void build_prefix() {
-    prefix = "{\"id\":" + json_string(id) +
-             ",\"object\":\"chat.completion.chunk\",\"created\":" + std::to_string(created) +
-             ",\"model\":" + json_string(model) + ',';
-  }
-  std::string chunk(const json& delta, const char* finish = nullptr) const {
-    std::string s = prefix;
-    s += "\"choices\":[{\"index\":0,\"delta\":";
-    s += dump(delta);
-    s += ",\"finish_reason\":";
-    s += finish != nullptr ? json_string(finish) : "null";
-    s += "}]}";
-    return s;
-  }
-  int tool_index(std::int64_t block) const {
-    for (const auto& [b, k] : tool_blocks) {
-      if (b == block) return k;
-    }
-    return -1;
-  }
-  void on(const std::string& type, const json& j, std::vector<std::string>& out);
-};
-
-void StreamTranscoder::State::on(const std::string& type, const json& j,
-                                 std::vector<std::string>& out) {
-  if (complete) return;  // nothing follows message_stop
-  const std::int64_t index = count_at(j, "index");
-  if (type == "message_start") {
-    const json* msg = member(j, "message");
-    if (msg != nullptr) {
-      if (const std::string* s = string_at(*msg, "id")) id = *s;
-      if (const std::string* s = string_at(*msg, "model")) model = *s;
-      build_prefix();
-      if (const json* u = member(*msg, "usage")) raw.read(*u);
-      usage = raw.normalised();
-    }
-    out.push_back(chunk({{"role", "assistant"}, {"content", ""}}));
-  } else if (type == "content_block_start") {
-    const json* block = member(j, "content_block");
-    const std::string bt = block != nullptr ? string_or(*block, "type") : std::string();
-    if (bt == "text") {
-      // Always "" in practice; anything already there is still text.
-      if (const std::string* t = string_at(*block, "text"); t != nullptr && !t->empty()) {
-        out.push_back(chunk({{"content", *t}}));
-      }
-    } else if (bt == "tool_use") {
-      const int k = next_tool++;
-      tool_blocks.emplace_back(index, k);
-      out.push_back(chunk(
-          {{"tool_calls",
-            json::array(
-                {{{"index", k},
-                  {"id", string_or(*block, "id")},
-                  {"type", "function"},
-                  {"function", {{"name", string_or(*block, "name")}, {"arguments", ""}}}}})}}));
-    }
-  } else if (type == "content_block_delta") {
-    const json* delta = member(j, "delta");
-    if (delta == nullptr) return;
-    const std::string dt = string_or(*delta, "type");
-    if (dt == "text_delta") {
-      if (const std::string* t = string_at(*delta, "text"); t != nullptr && !t->empty()) {
-        out.push_back(chunk({{"content", *t}}));
-      }
-    } else if (dt == "input_json_delta") {
-      const int k = tool_index(index);
-      const std::string* p = string_at(*delta, "partial_json");
-      // Anthropic opens with an empty piece; an empty chunk would tell the client nothing.
-      if (k >= 0 && p != nullptr && !p->empty()) {
-        out.push_back(chunk(
-            {{"tool_calls", json::array({{{"index", k}, {"function", {{"arguments", *p}}}}})}}));
-      }
-    } else if (dt == "thinking_delta") {
-      if (const std::string* t = string_at(*delta, "thinking"); t != nullptr && !t->empty()) {
-        out.push_back(chunk({{"reasoning_content", *t}}));
-      }
-    }
-    // signature_delta and citations_delta have no chat-completions equivalent.
-  } else if (type == "message_delta") {
-    // usage here is cumulative: output_tokens always, input and cache counts on newer models.
-    if (const json* u = member(j, "usage")) {
-      raw.read(*u);
-      usage = raw.normalised();
-    }
-    const json* delta = member(j, "delta");
-    const std::string* stop = delta != nullptr ? string_at(*delta, "stop_reason") : nullptr;
-    if (stop != nullptr && !finished) {
-      finished = true;
-      out.push_back(chunk(json::object(), finish_reason(*stop)));
-    }
-  } else if (type == "message_stop") {
-    complete = true;
-    if (usage.known()) {
-      out.push_back(prefix + "\"choices\":[],\"usage\":" + openai_usage_json(usage) + '}');
-    }
-    out.emplace_back("[DONE]");
-  } else if (type == "error") {
-    const json* e = member(j, "error");
-    out.push_back(
-        openai_error_body(shape_error(e != nullptr && e->is_object() ? e : nullptr, 500)));
-  }
-  // ping, content_block_stop and unknown events carry nothing for the client.
-}
-
-StreamTranscoder::StreamTranscoder(const DecodeContext& ctx) : s_(std::make_unique<State>()) {
-  s_->id = std::string(ctx.id);
-  s_->model = std::string(ctx.model);
-  s_->created = ctx.created;
-  s_->build_prefix();
-}
-
-StreamTranscoder::~StreamTranscoder() = default;
-StreamTranscoder::StreamTranscoder(StreamTranscoder&&) noexcept = default;
-StreamTranscoder& StreamTranscoder::operator=(StreamTranscoder&&) noexcept = default;
-
-bool StreamTranscoder::on_event(std::string_view event, std::string_view data,
-                                std::vector<std::string>& out) {
-  const json j = json::parse(data, nullptr, false);
-  if (!j.is_object()) return false;
-  const std::string* type = string_at(j, "type");
-  try {
-    s_->on(type != nullptr ? *type : std::string(event), j, out);
-  } catch (const std::exception&) {
-    return false;  // see encode_request: a missed type check must not end the worker
-  }
-  return true;
-}
-
-bool StreamTranscoder::on_end(std::vector<std::string>&) { return s_->complete; }
-
-bool StreamTranscoder::complete() const { return s_->complete; }
-
-const Usage& StreamTranscoder::usage() const { return s_->usage; }
 
 }  // namespace switchyard::adapters::anthropic

@@ -104,8 +104,7 @@ TEST(ErrorOutcome, ClientErrorIsPassedThroughWithItsHeadersAndContentType) {
   EXPECT_EQ(o.reply.headers, in.passthrough_headers);
   EXPECT_FALSE(o.reply.native);
   EXPECT_FALSE(o.rejected_stream_options);
-  EXPECT_EQ(o.detail,
-            "upstream returned HTTP 400: Invalid value for 'temperature': must be <= 2.");
+  EXPECT_EQ(o.detail, "upstream returned HTTP 400: Invalid value for 'temperature': must be <= 2.");
 
   // No content type from the upstream: the reply still says what it is.
   in.content_type = {};
@@ -176,13 +175,13 @@ TEST(ErrorOutcome, AnthropicClientErrorIsMappedToOpenAiShapeUnlessRaw) {
   EXPECT_EQ(raw.reply.content_type, "application/json; charset=utf-8");
 
   // A raw context overflow is still recognised (a larger window may be tried).
-  ErrorStatus long_raw =
-      status_of(400, read_fixture("anthropic/error_400_prompt_too_long.json"), ProviderKind::anthropic);
+  const std::string too_long = read_fixture("anthropic/error_400_prompt_too_long.json");
+  ErrorStatus long_raw = status_of(400, too_long, ProviderKind::anthropic);
   long_raw.raw = true;
   const Outcome lr = error_outcome(long_raw);
   EXPECT_EQ(lr.kind, Kind::context_length);
   EXPECT_TRUE(lr.reply.native);
-  EXPECT_EQ(lr.reply.body, long_raw.body);
+  EXPECT_EQ(lr.reply.body, too_long);
 }
 
 TEST(ErrorOutcome, BodyNotReadWholeGetsAGatewayMadeBody) {
@@ -200,8 +199,8 @@ TEST(ErrorOutcome, BodyNotReadWholeGetsAGatewayMadeBody) {
 
   // A raw hop's cut body likewise: the reply is the gateway's, so it is no longer native
   // (send_reply then gives an Anthropic client Anthropic's shape of it).
-  ErrorStatus raw = status_of(400, R"({"type":"error","error":{"type":"inv)",
-                              ProviderKind::anthropic);
+  ErrorStatus raw =
+      status_of(400, R"({"type":"error","error":{"type":"inv)", ProviderKind::anthropic);
   raw.body_ok = false;
   raw.raw = true;
   const Outcome r = error_outcome(raw);
@@ -271,8 +270,7 @@ TEST(FinalError, AllRateLimitedIs429WithTheShortestRetryAfter) {
   // None said how long: a second.
   const Reply none = final_error({failed(api::Errc::upstream_status, 429, "a")}, 1, false, "m");
   EXPECT_EQ(header(none, "retry-after"), "1");
-  EXPECT_EQ(json::parse(none.body)["error"]["message"],
-            "All 1 upstream attempt failed; last: a");
+  EXPECT_EQ(json::parse(none.body)["error"]["message"], "All 1 upstream attempt failed; last: a");
 }
 
 TEST(FinalError, PoolOverflowIs503) {
@@ -308,9 +306,9 @@ TEST(FinalError, AnythingElseIs502NamingTheLast) {
   EXPECT_EQ(header(r, "retry-after"), "<absent>");
   EXPECT_EQ(json::parse(r.body)["error"]["code"], "upstream_reset");
   // A timeout mixed with an error status is not "all timed out" either.
-  const Reply m = final_error({failed(api::Errc::idle_timeout, 0, "a"),
-                               failed(api::Errc::upstream_status, 500, "b")},
-                              2, false, "m");
+  const Reply m = final_error(
+      {failed(api::Errc::idle_timeout, 0, "a"), failed(api::Errc::upstream_status, 500, "b")}, 2,
+      false, "m");
   EXPECT_EQ(m.status, 502);
   EXPECT_EQ(json::parse(m.body)["error"]["code"], "upstream_status");
 }

@@ -85,7 +85,8 @@ StreamRelay::Options from_anthropic(bool include_usage = false) {
 
 StreamRelay::Options from_gemini(bool include_usage = false) {
   StreamRelay::Options o;
-  o.tx = adapters::StreamTranscoder(Dialect::gemini, {"gemini-deployment", kFallbackId, 1700000000});
+  o.tx =
+      adapters::StreamTranscoder(Dialect::gemini, {"gemini-deployment", kFallbackId, 1700000000});
   o.client_include_usage = include_usage;
   return o;
 }
@@ -101,7 +102,9 @@ Seen feed_cut(const MakeOptions& make, std::string_view bytes, const std::vector
     EXPECT_TRUE(r.feed(bytes.substr(at, cut - at), kT0));
     at = cut;
   }
-  if (!r.stopped()) EXPECT_TRUE(r.feed(bytes.substr(at), kT0));
+  if (!r.stopped()) {
+    EXPECT_TRUE(r.feed(bytes.substr(at), kT0));
+  }
   if (end_body) r.body_ended(kT0);
   return seen(r);
 }
@@ -205,7 +208,8 @@ const std::string& openai_stream() {
 
 TEST(StreamRelayOpenAi, RelaysEveryEventButTheUsageChunkWeAskedFor) {
   const Seen s = feed_whole([] { return openai_client(); }, openai_stream());
-  std::vector<std::string> want = data_lines(openai_stream());  // role, 2 texts, finish, usage, DONE
+  std::vector<std::string> want =
+      data_lines(openai_stream());  // role, 2 texts, finish, usage, DONE
   ASSERT_EQ(want.size(), 6u);
   want.erase(want.begin() + 4);
   const std::vector<Ev> got = events_of(s.out);
@@ -257,12 +261,10 @@ TEST(StreamRelayOpenAi, CutAfterSomeEventsKeepsWhatCameAndNoMore) {
     std::size_t content_events;
     bool finished;
   };
-  const std::vector<Want> want = {{"", false, 0, false},
-                                  {"", false, 0, false},  // the role chunk is not content
-                                  {"Hello", true, 1, false},
-                                  {"Hello", true, 1, false},
-                                  {"Hello wörld ✓", true, 2, false},
-                                  {"Hello wörld ✓", true, 3, true}};
+  const std::vector<Want> want = {
+      {"", false, 0, false},           {"", false, 0, false},  // the role chunk is not content
+      {"Hello", true, 1, false},       {"Hello", true, 1, false}, {"Hello wörld ✓", true, 2, false},
+      {"Hello wörld ✓", true, 3, true}};
   for (std::size_t n = 0; n < want.size(); ++n) {
     SCOPED_TRACE(n);
     std::string bytes;
@@ -354,9 +356,8 @@ TEST(StreamRelayOpenAi, ToolCallsReasoningAndOtherChoicesAreUnsafeToContinue) {
     std::string bytes;
   };
   const std::vector<Case> cases = {
-      {"tool call",
-       chunk("c", R"({"tool_calls":[{"index":0,"id":"call_1","type":"function",)"
-                  R"("function":{"name":"f","arguments":"{}"}}]})")},
+      {"tool call", chunk("c", R"({"tool_calls":[{"index":0,"id":"call_1","type":"function",)"
+                               R"("function":{"name":"f","arguments":"{}"}}]})")},
       {"reasoning", chunk("c", R"({"reasoning_content":"let me think"})")},
       {"second choice",
        "data: {\"id\":\"c\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"}}]}\n\n"},
@@ -380,7 +381,8 @@ const std::string& anthropic_stream() {
 }
 
 TEST(StreamRelayAnthropic, TranscodedForAnOpenAiClient) {
-  const std::vector<std::string> want = non_empty_lines(read_fixture("anthropic/stream_text.openai.txt"));
+  const std::vector<std::string> want =
+      non_empty_lines(read_fixture("anthropic/stream_text.openai.txt"));
   ASSERT_EQ(want.size(), 6u);
   const Seen asked = feed_whole([] { return from_anthropic(true); }, anthropic_stream());
   expect_payloads(asked.out, want);
@@ -425,8 +427,8 @@ TEST(StreamRelayAnthropic, RawToAnAnthropicClientIsTheUpstreamsOwnEvents) {
   const MakeOptions make = [] {
     StreamRelay::Options o = from_anthropic();
     o.raw = true;
-    o.own_writer = std::make_unique<adapters::messages_front::EventWriter>(kAnthropicModel,
-                                                                            "msg_req-test");
+    o.own_writer =
+        std::make_unique<adapters::messages_front::EventWriter>(kAnthropicModel, "msg_req-test");
     return o;
   };
   StreamRelay r(make());

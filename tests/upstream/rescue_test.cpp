@@ -48,10 +48,12 @@ TEST(MayRescue, AStreamOfPlainTextThatHasStarted) {
 TEST(MayRescue, NotAWholeAnswerNorSeveralChoices) {
   TestCall whole{R"({"model":"fast","messages":[{"role":"user","content":"Hi"}]})"};
   EXPECT_FALSE(may_rescue(whole.rq, sent("Once upon")));
-  TestCall two{R"({"model":"fast","stream":true,"n":2,"messages":[{"role":"user","content":"Hi"}]})"};
+  TestCall two{
+      R"({"model":"fast","stream":true,"n":2,"messages":[{"role":"user","content":"Hi"}]})"};
   ASSERT_EQ(two.rq.chat.n, 2u);
   EXPECT_FALSE(may_rescue(two.rq, sent("Once upon")));
-  TestCall one{R"({"model":"fast","stream":true,"n":1,"messages":[{"role":"user","content":"Hi"}]})"};
+  TestCall one{
+      R"({"model":"fast","stream":true,"n":1,"messages":[{"role":"user","content":"Hi"}]})"};
   EXPECT_TRUE(may_rescue(one.rq, sent("Once upon")));
 }
 
@@ -60,7 +62,8 @@ TEST(MayRescue, NotAWholeAnswerNorSeveralChoices) {
 TEST(CanPrefill, AsConfiguredOrByWhatTheProviderDocuments) {
   const config::Provider openai = testing::provider(ProviderKind::openai, "api.openai.com", "/v1");
   const config::Provider vllm = testing::provider(ProviderKind::openai, "vllm.internal", "/v1");
-  const config::Provider anthropic = testing::provider(ProviderKind::anthropic, "api.anthropic.com");
+  const config::Provider anthropic =
+      testing::provider(ProviderKind::anthropic, "api.anthropic.com");
   const config::Provider gemini =
       testing::provider(ProviderKind::gemini, "generativelanguage.googleapis.com");
   const config::Provider azure =
@@ -126,11 +129,11 @@ TEST(ContinuationFor, DeepSeekAndMistralGetTheirPrefixFlag) {
 // --- continuation_payload --------------------------------------------------------------------
 
 std::string text_chunk(std::string_view id, std::string_view text) {
-  return json{{"id", id},
-              {"object", "chat.completion.chunk"},
-              {"choices", json::array({{{"index", 0},
-                                        {"delta", {{"content", text}}},
-                                        {"finish_reason", nullptr}}})}}
+  return json{
+      {"id", id},
+      {"object", "chat.completion.chunk"},
+      {"choices",
+       json::array({{{"index", 0}, {"delta", {{"content", text}}}, {"finish_reason", nullptr}}})}}
       .dump();
 }
 

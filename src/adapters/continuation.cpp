@@ -4,7 +4,9 @@
 
 namespace switchyard::adapters::continuation {
 
-using nlohmann::json;
+// ordered_json: the client's request goes on in its own key order (a JSON schema's
+// `properties` order matters to some models), only the assistant message appended.
+using json = nlohmann::ordered_json;
 
 Style style_for_host(std::string_view host) {
   return host == "api.deepseek.com" || host == "api.mistral.ai" ? Style::prefix : Style::plain;

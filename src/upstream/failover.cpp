@@ -63,8 +63,9 @@ Outcome error_outcome(const ErrorStatus& in) {
     return o;
   }
   o.kind = me.context_length ? Outcome::Kind::context_length : Outcome::Kind::passthrough;
-  o.rejected_stream_options = in.kind == ProviderKind::openai && in.added_stream_options &&
-                              (in.status == 400 || in.status == 422) &&
+  // Azure OpenAI before api-version 2024-10-21 rejects the field too.
+  o.rejected_stream_options = (in.kind == ProviderKind::openai || in.kind == ProviderKind::azure) &&
+                              in.added_stream_options && (in.status == 400 || in.status == 422) &&
                               in.body.find("stream_options") != std::string_view::npos;
   Reply& r = o.reply;
   r.status = client_status;

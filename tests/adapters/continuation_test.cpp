@@ -26,6 +26,18 @@ TEST(Continuation, OpenAiCompatibleGetsATrailingAssistantMessage) {
   EXPECT_TRUE(p.skip_ws.empty());
 }
 
+TEST(Continuation, TheClientsKeyOrderIsKept) {
+  // A JSON schema's `properties` order is the order some models fill them in.
+  const std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"hi"}],"response_format":)"
+      R"({"type":"json_schema","json_schema":{"name":"x","schema":{"type":"object",)"
+      R"("properties":{"zeta":{"type":"string"},"alpha":{"type":"string"}}}}}})";
+  const Prefill p = build(body, "{\"zeta\":", Style::plain, false);
+  EXPECT_LT(p.body.find("\"model\""), p.body.find("\"messages\""));
+  EXPECT_LT(p.body.find("\"zeta\""), p.body.find("\"alpha\""));
+  EXPECT_LT(p.body.find("\"messages\""), p.body.find("\"response_format\""));
+}
+
 TEST(Continuation, DeepSeekAndMistralGetTheirPrefixFlag) {
   EXPECT_EQ(style_for_host("api.deepseek.com"), Style::prefix);
   EXPECT_EQ(style_for_host("api.mistral.ai"), Style::prefix);

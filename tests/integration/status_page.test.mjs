@@ -35,10 +35,10 @@ before(async () => {
       flaky: ['down?status=500', 'up?tokens=2'],
       broken: ['dead?status=503'],
     },
-    // Two attempts per request: `flaky` fails over once, `broken` fails twice until its
-    // breaker opens after 4 failures on a worker (then it is refused without an attempt,
-    // so how many attempts it gets depends on how the connections fall on the workers);
-    // `down` fails only twice and stays closed.
+    // Two attempts per request: `flaky` fails over once, `broken` fails twice; its breaker
+    // opens after 4 failures on a worker, and as its only deployment is then unhealthy the
+    // plan is in panic, which still tries it (how many attempts it gets depends on how the
+    // connections fall on the workers); `down` fails only twice and stays closed.
     routing: {
       retry: { max_attempts: 2, backoff_ms: 10, max_backoff_ms: 20 },
       breaker: { failures: 4, window_ms: 60000, cooldown_ms: 60000 },
@@ -71,10 +71,11 @@ before(async () => {
   }
   deadAttempts = (await mock.requests()).filter((q) => JSON.parse(q.body).model === 'dead?status=503').length;
   // Breaker state and health reach the status through the workers' summaries (every
-  // 100 ms): wait for them rather than race them.
+  // 100 ms): wait for them, with every attempt the mock saw, rather than race them.
   for (let i = 0; i < 50; i++) {
     const by = byDeployment(await (await adminStatus()).json());
-    if (by[DEAD]?.breaker === 'open' && by[FAST]?.health_samples > 0) break;
+    if (by[DEAD]?.breaker === 'open' && by[DEAD]?.health_samples === deadAttempts &&
+        by[FAST]?.health_samples > 0) break;
     await sleep(100);
   }
 });

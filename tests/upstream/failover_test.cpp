@@ -244,6 +244,16 @@ TEST(ErrorOutcome, RejectedStreamOptionsOnlyWhenWeAddedItAndTheBodyNamesIt) {
   EXPECT_FALSE(error_outcome(anthropic).rejected_stream_options);
 }
 
+TEST(ErrorOutcome, AzureRejectingStreamOptionsIsRetriedWithoutIt) {
+  // Azure OpenAI before api-version 2024-10-21 answers the field it does not know so.
+  ErrorStatus in = status_of(
+      400,
+      R"({"error":{"message":"Unrecognized request argument supplied: stream_options","type":"invalid_request_error","param":null,"code":null}})");
+  in.kind = ProviderKind::azure;
+  in.added_stream_options = true;
+  EXPECT_TRUE(error_outcome(in).rejected_stream_options);
+}
+
 // --- final_error ---------------------------------------------------------------------------
 
 Outcome failed(api::Errc e, int status, std::string detail, std::optional<long> retry = {}) {

@@ -21,6 +21,19 @@ std::string_view value_of(std::string_view body, const Member& m) {
   return body.substr(m.value_begin, m.value_end - m.value_begin);
 }
 
+// A member's value as a DOM, never throwing: json_valid accepts every number the JSON
+// grammar allows, nlohmann cannot represent some of them (an integer of 310 digits
+// overflows even a double), so such a value is the client's error, named by its field.
+bool read_value(std::string_view v, std::string_view key, json& out, RequestError& err) {
+  out = json::parse(v, nullptr, false);
+  if (!out.is_discarded()) return true;
+  return fail(err, Errc::invalid_request,
+              "'" + std::string(key) +
+                  "' has a value the gateway cannot read (a number out of "
+                  "range?).",
+              std::string(key));
+}
+
 }  // namespace
 
 bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& err) {
@@ -40,10 +53,16 @@ bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& e
   for (const Member& m : members) {
     std::string_view v = value_of(body, m);
     if (m.key == "model") {
-      if (v.empty() || v.front() != '"') {
+      if (have_model) {
+        // Another reader of the body (the upstream) might take the other one.
+        return fail(err, Errc::invalid_request, "'model' is given more than once.", "model");
+      }
+      json model;
+      if (v.empty() || v.front() != '"' || !read_value(v, m.key, model, err) ||
+          !model.is_string()) {
         return fail(err, Errc::invalid_request, "'model' must be a string.", "model");
       }
-      req.model = json::parse(v).get<std::string>();
+      req.model = model.get<std::string>();
       req.model_begin = m.value_begin;
       req.model_end = m.value_end;
       have_model = true;
@@ -71,17 +90,20 @@ bool parse_chat_request(std::string_view body, ChatRequest& req, RequestError& e
       }
       req.so_begin = m.value_begin;
       req.so_end = m.value_end;
-      json so = json::parse(v);
+      json so;
+      if (!read_value(v, m.key, so, err)) return false;
       if (auto it = so.find("include_usage"); it != so.end() && it->is_boolean()) {
         req.client_include_usage = it->get<bool>();
       }
     } else if (m.key == "max_tokens" || m.key == "max_completion_tokens") {
-      json n = json::parse(v);
+      json n;
+      if (!read_value(v, m.key, n, err)) return false;
       if (n.is_number_integer() && n.get<std::int64_t>() > req.max_tokens) {
         req.max_tokens = n.get<std::int64_t>();
       }
     } else if (m.key == "n") {
-      json n = json::parse(v);
+      json n;
+      if (!read_value(v, m.key, n, err)) return false;
       if (n.is_number_integer() && n.get<std::int64_t>() > 0) req.n = n.get<std::size_t>();
     } else if (m.key == "tools") {
       req.has_tools = v != "null" && v != "[]";
@@ -120,10 +142,13 @@ std::string upstream_body(const ChatRequest& req, std::string_view upstream_mode
   bool append_so = false;
   if (req.stream && !req.client_include_usage && request_usage) {
     if (req.so_begin != std::string_view::npos) {
-      nlohmann::ordered_json so =
-          nlohmann::ordered_json::parse(body.substr(req.so_begin, req.so_end - req.so_begin));
-      so["include_usage"] = true;
-      edits[n++] = {req.so_begin, req.so_end, so.dump()};
+      // parse_chat_request read these bytes already: they parse.
+      nlohmann::ordered_json so = nlohmann::ordered_json::parse(
+          body.substr(req.so_begin, req.so_end - req.so_begin), nullptr, false);
+      if (so.is_object()) {
+        so["include_usage"] = true;
+        edits[n++] = {req.so_begin, req.so_end, so.dump()};
+      }
     } else {
       append_so = true;
     }

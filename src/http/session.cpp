@@ -197,7 +197,7 @@ net::awaitable<void> Session::run() {
     assign_request_id(req);
     begin_log(req);
     env_.in_flight->fetch_add(1, std::memory_order_relaxed);
-    co_await env_.handler->handle(*this, req);
+    co_await handle(req);
     unwatch();
     env_.in_flight->fetch_sub(1, std::memory_order_relaxed);
     finish_log();
@@ -213,6 +213,34 @@ net::awaitable<void> Session::run() {
   error_code ignored;
   stream_.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.tcp().close();
+}
+
+net::awaitable<void> Session::handle(Request& req) {
+  // The request path reports errors as values; an exception here is a bug. It must not
+  // leave the request without an answer or its counters unbalanced (the session runs
+  // detached: an escaping exception would vanish with it), so it is caught at this
+  // boundary: logged, answered 500 if nothing was sent yet, and the connection closed.
+  std::exception_ptr failed;
+  try {
+    co_await env_.handler->handle(*this, req);
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  if (!failed) co_return;
+  std::string what = "unknown exception";
+  try {
+    std::rethrow_exception(failed);
+  } catch (const std::exception& e) {
+    what = e.what();
+  } catch (...) {
+  }
+  spdlog::error("{} internal error while handling {} {}: {}", request_id_, log_.method, log_.path,
+                what);
+  keep_alive_ = false;
+  if (log_.status == 0 && !client_gone_) {
+    co_await send_error(500, "The gateway failed on this request; it has been logged.",
+                        "server_error", "internal_error");
+  }
 }
 
 net::awaitable<void> Session::lingering_close() {

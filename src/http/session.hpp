@@ -64,6 +64,8 @@ class Session final : public Exchange, public std::enable_shared_from_this<Sessi
   Session* next = nullptr;
 
  private:
+  /// The handler, with the boundary that turns an escaping exception into a 500.
+  net::awaitable<void> handle(Request& req);
   net::awaitable<void> reject_and_close(int status, std::string_view message,
                                         std::string_view code);
   net::awaitable<void> lingering_close();

@@ -27,7 +27,14 @@ net::awaitable<void> Call::run() {
     }
     wake_.cancel();
   });
-  co_await serve();
+  // The spawned attempts point into this call: whatever serve() does, they are settled
+  // before the call is gone (an exception goes on to the session's boundary after that).
+  std::exception_ptr failed;
+  try {
+    co_await serve();
+  } catch (...) {
+    failed = std::current_exception();
+  }
   co_await settle();
   count_outcome();
   // Attempts that finished after the call stopped caring (the client left) still count.
@@ -35,6 +42,7 @@ net::awaitable<void> Call::run() {
     if (a->finished && !a->handled) give_back(*a, false);
     abandon(*a);
   }
+  if (failed) std::rethrow_exception(failed);
 }
 
 // Attempts: the ranked plan, then round again (with backoff) while the budget and the

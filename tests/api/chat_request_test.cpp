@@ -193,5 +193,47 @@ TEST(JsonValid, DepthLimit) {
   EXPECT_FALSE(json_valid(std::string(11, '[') + std::string(11, ']'), 10));
 }
 
+// A number the JSON grammar allows (json_valid accepts it) but no double holds: the field
+// readers must not throw on it (issue 13, defect 1) and must name the field.
+TEST(ChatRequest, NumbersNoDoubleHoldsAreA400NamingTheField) {
+  const std::string huge = "1" + std::string(309, '0');
+  for (const char* field : {"max_tokens", "max_completion_tokens", "n"}) {
+    const std::string body =
+        std::string(R"({"model":"m","messages":[{"role":"user","content":"x"}],")") + field +
+        "\":" + huge + "}";
+    ASSERT_TRUE(json_valid(body)) << "the grammar allows it: the readers must cope";
+    ChatRequest req;
+    RequestError err;
+    bool ok = true;
+    EXPECT_NO_THROW(ok = parse_chat_request(body, req, err)) << field;
+    EXPECT_FALSE(ok) << field;
+    EXPECT_EQ(err.code, Errc::invalid_request) << field;
+    EXPECT_EQ(err.param, field);
+    EXPECT_NE(err.message.find(field), std::string::npos) << err.message;
+  }
+  const std::string so = R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":true,)"
+                         R"("stream_options":{"include_usage":true,"x":)" +
+                         huge + "}}";
+  ChatRequest req;
+  RequestError err;
+  bool ok = true;
+  EXPECT_NO_THROW(ok = parse_chat_request(so, req, err));
+  EXPECT_FALSE(ok);
+  EXPECT_EQ(err.param, "stream_options");
+  // A large number that a double does hold is not an error (and not a max_tokens either).
+  auto r =
+      parse_ok(R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1e300})");
+  EXPECT_EQ(r.max_tokens, 0);
+}
+
+// Two top-level "model" keys: the gateway would route on one and the upstream might read
+// the other.
+TEST(ChatRequest, DuplicateModelIsA400) {
+  auto err =
+      parse_err(R"({"model":"cheap","messages":[{"role":"user","content":"x"}],"model":"dear"})");
+  EXPECT_EQ(err.code, Errc::invalid_request);
+  EXPECT_EQ(err.param, "model");
+}
+
 }  // namespace
 }  // namespace switchyard::api

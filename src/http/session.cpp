@@ -194,6 +194,7 @@ net::awaitable<void> Session::run() {
 
     Request req = parser.release();
     keep_alive_ = req.keep_alive() && !env_.draining->load(std::memory_order_relaxed);
+    http10_ = req.version() < 11;
     assign_request_id(req);
     begin_log(req);
     env_.in_flight->fetch_add(1, std::memory_order_relaxed);
@@ -313,9 +314,11 @@ namespace {
 // Serialises a response head by hand into one contiguous buffer: Beast's serializer walks
 // a buffers_cat_view byte range per field, which costs more than the whole rest of a
 // relayed request. Framing fields are ours to set, never copied from the message.
+enum class Framing { length, chunked, close };
+
 void append_head(std::string& out, const bhttp::fields& fields, unsigned status,
                  std::string_view reason, const std::string& request_id, bool keep_alive,
-                 std::size_t content_length, bool chunked) {
+                 std::size_t content_length, Framing framing) {
   out.append("HTTP/1.1 ");
   out.append(std::to_string(status));
   out.push_back(' ');
@@ -334,12 +337,12 @@ void append_head(std::string& out, const bhttp::fields& fields, unsigned status,
   }
   out.append("x-switchyard-request-id: ");
   out.append(request_id);
-  if (chunked) {
+  if (framing == Framing::chunked) {
     out.append("\r\nTransfer-Encoding: chunked");
-  } else {
+  } else if (framing == Framing::length) {
     out.append("\r\nContent-Length: ");
     out.append(std::to_string(content_length));
-  }
+  }  // Framing::close: the body ends when the connection does
   out.append(keep_alive ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\nConnection: close\r\n\r\n");
 }
 
@@ -378,7 +381,7 @@ net::awaitable<bool> Session::send(Response& res) {
   std::string head;
   head.reserve(512);
   append_head(head, res.base(), res.result_int(), bhttp::obsolete_reason(res.result()), request_id_,
-              keep_alive_, res.body().size(), false);
+              keep_alive_, res.body().size(), Framing::length);
   std::array<net::const_buffer, 2> bufs{net::buffer(head), net::buffer(res.body())};
   stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] =
@@ -405,10 +408,13 @@ net::awaitable<bool> Session::start_stream(StreamHead& head) {
     streaming_ = true;
     if (env_.metrics) env_.metrics->stream_opened();
   }
+  // An HTTP/1.0 client cannot read chunked encoding (RFC 9112 §7.1 forbids sending it): its
+  // stream is close-delimited, the connection ending the body.
+  if (http10_) keep_alive_ = false;
   std::string bytes;
   bytes.reserve(512);
   append_head(bytes, head.base(), head.result_int(), bhttp::obsolete_reason(head.result()),
-              request_id_, keep_alive_, 0, true);
+              request_id_, keep_alive_, 0, http10_ ? Framing::close : Framing::chunked);
   stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] = co_await stream_.visit(
       [&](auto& s) { return net::async_write(s, net::buffer(bytes), use_nothrow); });
@@ -418,6 +424,16 @@ net::awaitable<bool> Session::start_stream(StreamHead& head) {
 
 net::awaitable<bool> Session::write(std::string_view data) {
   if (data.empty()) co_return true;  // an empty chunk would end the body
+  if (http10_) {
+    stream_.tcp().expires_after(env_.server->idle_timeout);
+    auto [ec, n] = co_await stream_.visit([&](auto& s) {
+      return net::async_write(s, net::buffer(data.data(), data.size()), use_nothrow);
+    });
+    if (!ec && log_.ttft_ms < 0) {
+      log_.ttft_ms = std::chrono::duration<double, std::milli>(Clock::now() - log_.start).count();
+    }
+    co_return !ec;
+  }
   char size_line[24];
   int len = std::snprintf(size_line, sizeof size_line, "%zx\r\n", data.size());
   std::array<net::const_buffer, 3> bufs{net::buffer(size_line, static_cast<std::size_t>(len)),
@@ -435,6 +451,7 @@ net::awaitable<bool> Session::write(std::string_view data) {
 }
 
 net::awaitable<bool> Session::finish() {
+  if (http10_) co_return true;  // the close after this request ends the body
   stream_.tcp().expires_after(env_.server->idle_timeout);
   auto [ec, n] = co_await stream_.visit(
       [&](auto& s) { return net::async_write(s, net::buffer("0\r\n\r\n", 5), use_nothrow); });

@@ -84,6 +84,7 @@ class Session final : public Exchange, public std::enable_shared_from_this<Sessi
   bool read_timed_out_ = false;
   bool idle_ = false;
   bool keep_alive_ = true;
+  bool http10_ = false;  // the request is HTTP/1.0: a stream is close-delimited
   std::string request_id_;
   struct Watch {
     bool active = true;

@@ -1,8 +1,11 @@
 // Defects found by attack (issue 13): each answered cleanly, with nothing left behind.
+// 3. A stream to an HTTP/1.0 client was sent chunked, which 1.0 cannot read (RFC 9112
+//    forbids it): it is close-delimited now.
 // 1. A number no double holds (`"max_tokens": 1` and 309 zeros, also max_completion_tokens
 //    and n) once threw inside the request parser: no answer, no access-log line, and an
 //    in-flight slot leaked for good (so every drain waited its whole timeout).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { chatBody, config, post, startGateway, startMock } from './harness.mjs';
 
@@ -23,6 +26,39 @@ const inFlight = async () => {
   const line = text.split('\n').find((l) => l.startsWith('switchyard_in_flight_requests'));
   return Number(line.split(' ').at(-1));
 };
+
+// Sends raw bytes, returns everything the gateway answered until it closed.
+function rawExchange(port, bytes) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(bytes));
+    let got = '';
+    sock.setTimeout(10000, () => { sock.destroy(); reject(new Error(`no close; got ${got.length} bytes`)); });
+    sock.on('data', (d) => { got += d; });
+    sock.on('end', () => resolve(got));
+    sock.on('error', reject);
+  });
+}
+
+test('a stream to an HTTP/1.0 client is close-delimited, not chunked', async () => {
+  const body = chatBody('m', { stream: true });
+  const answer = await rawExchange(gw.port,
+    `POST /v1/chat/completions HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const [head, ...rest] = answer.split('\r\n\r\n');
+  const payload = rest.join('\r\n\r\n');
+  assert.match(head, /^HTTP\/1\.1 200 /);
+  assert.match(head, /content-type: text\/event-stream/i);
+  assert.doesNotMatch(head, /transfer-encoding/i);
+  assert.doesNotMatch(head, /content-length/i);
+  assert.match(head, /connection: close/i);
+  assert.match(payload, /^data: \{/, 'the body is the events themselves, no chunk-size line');
+  assert.ok(payload.trimEnd().endsWith('data: [DONE]'), payload.slice(-80));
+  // An HTTP/1.1 client still gets chunks.
+  const chunked = await rawExchange(gw.port,
+    `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    `Connection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  assert.match(chunked.split('\r\n\r\n')[0], /transfer-encoding: chunked/i);
+});
 
 test('a number no double holds is a 400 naming its field, and leaves no request in flight', async () => {
   for (const field of ['max_tokens', 'max_completion_tokens', 'n']) {

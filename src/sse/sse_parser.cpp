@@ -1,14 +1,18 @@
 #include "switchyard/sse/sse_parser.hpp"
 
+#include <algorithm>
+
 namespace switchyard::sse {
 
 void Parser::feed(std::string_view bytes) {
   if (pos_ > 0 && pos_ == buf_.size()) {
     buf_.clear();
     pos_ = 0;
+    scanned_ = 0;
   } else if (pos_ > 4096 && pos_ * 2 > buf_.size()) {
     // Compact: keep the unconsumed tail only, so a long stream does not grow the buffer.
     buf_.erase(0, pos_);
+    scanned_ = scanned_ > pos_ ? scanned_ - pos_ : 0;
     pos_ = 0;
   }
   buf_.append(bytes);
@@ -20,8 +24,11 @@ Parser::Status Parser::next(Event& out) {
       if (buf_[pos_] == '\n') ++pos_;
       skip_lf_ = false;
     }
-    std::size_t eol = buf_.find_first_of("\r\n", pos_);
+    // Search only bytes not searched before: a long unfinished line arriving in many reads
+    // is scanned once, not once per read (which was quadratic in its length).
+    std::size_t eol = buf_.find_first_of("\r\n", std::max(pos_, scanned_));
     if (eol == std::string::npos) {
+      scanned_ = buf_.size();
       if (buf_.size() - pos_ + cur_.data.size() > max_event_bytes_) return Status::too_large;
       return Status::need_more;
     }

@@ -125,6 +125,11 @@ net::awaitable<Outcome> first_content(Attempt& a, const CallRequest& rq) {
   while (!a.parser->is_done() && !s.stopped() && !s.commit_now) {
     co_await pump(a, false);
     if (a.stream_e != Errc::ok) break;
+    // Bytes that keep coming without content do not extend the first-token deadline.
+    if (!s.commit_now && Clock::now() >= a.head_at + t.first_token) {
+      a.stream_e = Errc::first_token_timeout;
+      break;
+    }
   }
   if (s.commit_now && a.stream_e == Errc::ok) {
     a.ttft_ms = std::chrono::duration<double, std::milli>(s.first_content_at - a.sent_at).count();
@@ -309,6 +314,10 @@ Errc classify_io(const error_code& ec, Errc timeout_kind) {
 std::string describe_io(const error_code& ec, Errc e, std::chrono::milliseconds limit) {
   if (api::is_timeout(e)) {
     return std::string(api::name_of(e)) + " after " + std::to_string(limit.count()) + " ms";
+  }
+  if (!ec && e == Errc::upstream_malformed) {
+    // Not an I/O error: the stream itself broke a limit (an event or line too large).
+    return "upstream sent an event larger than the gateway accepts (4 MiB)";
   }
   if (ec == bhttp::error::end_of_stream || ec == net::error::eof ||
       ec == bhttp::error::partial_message || ec == ssl::error::stream_truncated) {

@@ -125,6 +125,61 @@ TEST(SseParser, OversizedEventIsReported) {
   EXPECT_EQ(q.next(ev), Parser::Status::too_large);
 }
 
+// A long line arriving in many reads (issue 13, defect 2: it was rescanned from its start at
+// every read). Correctness here; the cost is linear by construction (each byte searched once).
+TEST(SseParser, LongLineInManySmallReadsIsOneEvent) {
+  Parser p(4u << 20);
+  Event ev;
+  const std::string payload(3u << 20, 'x');
+  p.feed("event: big\ndata: ");
+  for (std::size_t i = 0; i < payload.size(); i += 16384) {
+    p.feed(std::string_view(payload).substr(i, 16384));
+    ASSERT_EQ(p.next(ev), Parser::Status::need_more);
+  }
+  p.feed("\r");  // a CR at the end of a read, its LF in the next
+  ASSERT_EQ(p.next(ev), Parser::Status::need_more);
+  p.feed("\n\ndata: after\n\n");
+  ASSERT_EQ(p.next(ev), Parser::Status::event);
+  EXPECT_EQ(ev.event, "big");
+  EXPECT_EQ(ev.data, payload);
+  ASSERT_EQ(p.next(ev), Parser::Status::event);
+  EXPECT_EQ(ev.data, "after");
+  EXPECT_EQ(p.next(ev), Parser::Status::need_more);
+}
+
+TEST(SseParser, LongLineOverTheLimitInSmallReadsIsTooLarge) {
+  Parser p(1u << 20);
+  Event ev;
+  const std::string chunk(16384, 'y');
+  p.feed("data: ");
+  Parser::Status st = Parser::Status::need_more;
+  std::size_t fed = 0;
+  while (st == Parser::Status::need_more && fed < (2u << 20)) {
+    p.feed(chunk);
+    fed += chunk.size();
+    st = p.next(ev);
+  }
+  EXPECT_EQ(st, Parser::Status::too_large);
+  EXPECT_LE(fed, (1u << 20) + chunk.size()) << "refused as soon as it passed the limit";
+}
+
+// Events consumed before a long partial line, then compaction while it grows.
+TEST(SseParser, PartialLineSurvivesCompaction) {
+  Parser p;
+  Event ev;
+  std::string events;
+  for (int i = 0; i < 200; ++i) events += "data: " + std::to_string(i) + "\n\n";
+  p.feed(events + "data: tail-");
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(p.next(ev), Parser::Status::event);
+  ASSERT_EQ(p.next(ev), Parser::Status::need_more);
+  const std::string more(10000, 'z');
+  p.feed(more);  // compacts: the consumed events go, the scan position moves with them
+  ASSERT_EQ(p.next(ev), Parser::Status::need_more);
+  p.feed("!\n\n");
+  ASSERT_EQ(p.next(ev), Parser::Status::event);
+  EXPECT_EQ(ev.data, "tail-" + more + "!");
+}
+
 TEST(SseParser, LongStreamDoesNotGrowWithoutBound) {
   Parser p;
   Event ev;

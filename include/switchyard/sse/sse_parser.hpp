@@ -42,7 +42,8 @@ class Parser {
 
   std::string buf_;
   std::size_t pos_ = 0;
-  bool skip_lf_ = false;  // last line ended in a bare CR at the end of a read
+  std::size_t scanned_ = 0;  // buf_ up to here holds no line end after pos_
+  bool skip_lf_ = false;     // last line ended in a bare CR at the end of a read
   bool has_data_ = false;
   bool has_fields_ = false;
   Event cur_;

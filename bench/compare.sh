@@ -18,12 +18,7 @@ BUILD=$BUILD_B
 source bench/lib.sh
 start_mock
 
-start_gw() { # name build → sets PORT
-  bench_config "$tmp/$1.yaml" "telemetry: { metrics: true, access_log: off }"
-  "$2/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" &
-  pids+=($!)
-  PORT=$(gateway_port "$tmp/$1.out")
-}
+start_gw() { start_gateway "$1" "$2/switchyard" "telemetry: { metrics: true, access_log: off }"; }
 start_gw a "$BUILD_A"
 A=$PORT
 start_gw b "$BUILD_B"

@@ -34,6 +34,17 @@ YAML
   for line in "$@"; do printf '%s\n' "$line" >>"$file"; done
 }
 
+# Starts a gateway: binary BIN with the bench config plus the YAML lines given; its output
+# in $tmp/NAME.out; sets PORT (call it directly, not in a subshell: cleanup needs the pid).
+start_gateway() { # name bin [extra yaml lines…]
+  local name=$1 bin=$2
+  shift 2
+  bench_config "$tmp/$name.yaml" "$@"
+  "$bin" --config "$tmp/$name.yaml" --log-level warn >"$tmp/$name.out" &
+  pids+=($!)
+  PORT=$(gateway_port "$tmp/$name.out")
+}
+
 # Waits for a gateway's "listening on" line in FILE (up to `tries` × 50 ms); prints its port.
 gateway_port() { # file [tries]
   for _ in $(seq "${2:-100}"); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.05; done

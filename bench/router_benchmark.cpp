@@ -203,9 +203,9 @@ struct World {
 };
 
 // The whole decision, in Planner::plan()'s order and with its allocations: the features go
-// into the worker's scratch (the planner's features scratch, as Planner::plan does), the Ranking and
-// the explain line are new per request (they live in the request's RouteDecision).
-// noinline: so callgrind --toggle-collect='*decide*' isolates the timed loop.
+// into the worker's scratch (the planner's features scratch, as Planner::plan does), the Ranking
+// and the explain line are new per request (they live in the request's RouteDecision). noinline: so
+// callgrind --toggle-collect='*decide*' isolates the timed loop.
 [[gnu::noinline]] void decide(World& w, benchmark::State& state) {
   const config::Routing& routing = w.cfg.routing;
   std::size_t allowed = 0;

@@ -15,12 +15,7 @@ bash scripts/install-deps.sh >/dev/null
 source bench/lib.sh
 start_mock
 
-start_gw() { # name telemetry-yaml → sets PORT (not in a subshell: cleanup must know the pid)
-  bench_config "$tmp/$1.yaml" "telemetry: $2"
-  "$BUILD/switchyard" --config "$tmp/$1.yaml" --log-level warn >"$tmp/$1.out" &
-  pids+=($!)
-  PORT=$(gateway_port "$tmp/$1.out")
-}
+start_gw() { start_gateway "$1" "$BUILD/switchyard" "telemetry: $2"; }  # name telemetry-yaml
 # ON_TELEMETRY / OFF_TELEMETRY override the two sides (to measure one part alone).
 start_gw on "${ON_TELEMETRY:-{ metrics: true, access_log: $tmp/access.log \}}"
 ON=$PORT
